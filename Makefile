@@ -1,0 +1,22 @@
+# The two set-up commands of the README, and the longer test target.
+PYTHON ?= python3
+PYTEST_WORKERS ?= 2
+
+.PHONY: install chain test test-slow system-deps
+
+install:
+	$(PYTHON) -m pip install -e .
+
+chain: install
+	snakemake --profile profiles/local
+
+system-deps:
+	bash tests/services/install-system-deps.sh
+
+test: system-deps
+	$(PYTHON) -m pip install -e '.[test]'
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS)
+
+test-slow: system-deps
+	$(PYTHON) -m pip install -e '.[test]'
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) -m slow

@@ -1,0 +1,22 @@
+# tauml: the TauMLTools chain as one Snakemake workflow.
+#   snakemake --cores 2                        run the default chain (config/config.yaml)
+#   snakemake --profile profiles/htcondor -n   plan it for HTCondor
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/production.smk"
+
+
+rule all:
+    input:
+        ALL_TARGETS,
+    default_target: True
