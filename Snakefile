@@ -14,6 +14,10 @@ validate(config, "config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/production.smk"
+include: "rules/binning.smk"
+include: "rules/shuffle.smk"
+include: "rules/spectral.smk"
+include: "rules/validation.smk"
 
 
 rule all:

@@ -1,0 +1,1 @@
+# Rules of the binning stage (see docs/architecture.md).

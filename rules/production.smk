@@ -1,0 +1,1 @@
+# Tuple production: raw/{dataset}/eventTuple_{job}.root (see docs/architecture.md).

@@ -1,0 +1,1 @@
+# Rules of the shuffle stage (see docs/architecture.md).
