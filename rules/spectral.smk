@@ -1,1 +1,138 @@
-# Rules of the spectral stage (see docs/architecture.md).
+# Rules of the spectral stage (see docs/architecture.md): CreateSpectralHists per dataset, the mixed file
+# list, one ShuffleMergeSpectral job per --job-idx, and the union of the per-job hash JSONs.
+import re
+
+from tauml.cfgfile import read_cfg
+
+SPECTRAL = config["spectral"]
+SPECTRUM_DIR = f"{OUT}/spectrum"
+SHUFFLED_DIR = f"{OUT}/shuffled"
+SPECTRAL_JOBS = list(range(SPECTRAL["n_jobs"]))
+SPECTRAL_GROUPS = list(read_cfg(SPECTRAL["cfg"]))
+HASH_FILES = ("dataset_hash.json", "datagroup_hash.json")
+
+
+def spectral_job_dir(idx):
+    """The original's ./out of job idx: hash JSONs and per-group diagnostics."""
+    return f"{SHUFFLED_DIR}/hashes/out_{idx}"
+
+
+def spectral_flags():
+    """ShuffleMergeSpectral options shared by all jobs, from config["spectral"]."""
+    s = SPECTRAL
+    flags = [
+        f"--pt-bins '{s['pt_bins']}'", f"--eta-bins '{s['eta_bins']}'", f"--tau-ratio '{s['tau_ratio']}'",
+        f"--n-jobs {s['n_jobs']}", f"--seed {s['seed']}", f"--parity {s['parity']}", f"--mode {s['mode']}",
+        f"--lastbin-disbalance {s['lastbin_disbalance']}", f"--lastbin-takeall {str(s['lastbin_takeall']).lower()}",
+        f"--enable-emptybin {str(s['enable_emptybin']).lower()}",
+        f"--refill-spectrum {str(s['refill_spectrum']).lower()}",
+        f"--compression-algo {s['compression_algo']}", f"--compression-level {s['compression_level']}",
+        f"--prefix '{s['prefix'] or OUT + '/raw'}'",
+    ]
+    if s["disabled_branches"]:
+        flags.append(f"--disabled-branches '{s['disabled_branches']}'")
+    if s["max_entries"] is not None:
+        flags.append(f"--max-entries {s['max_entries']}")
+    return " ".join(flags)
+
+
+rule spectral_hists:
+    input:
+        lambda w: raw_tuples(w.dataset),
+    output:
+        root=f"{SPECTRUM_DIR}/{{dataset}}.root",
+        txt=f"{SPECTRUM_DIR}/{{dataset}}.txt",
+    wildcard_constraints:
+        dataset="|".join(re.escape(d) for d in DATASETS),
+    params:
+        dir=lambda w: f"{OUT}/raw/{w.dataset}",
+        pattern=lambda w: r".*/eventTuple_({})\.root".format("|".join(map(str, range(DATASETS[w.dataset]["jobs"])))),
+        pt=SPECTRAL["pt_hist"],
+        eta=SPECTRAL["eta_hist"],
+    log:
+        f"{OUT}/logs/spectral_hists/{{dataset}}.log",
+    conda:
+        "../envs/preprocessing.yaml"
+    threads: SPECTRAL["hist_threads"]
+    resources:
+        mem_mb=lambda w, threads: 800 + 400 * threads,
+        disk_mb=100,
+        runtime=60,
+    shell:
+        "CreateSpectralHists --output {output.root} --output_entries {output.txt} --input-dir {params.dir}"
+        " --file-name-pattern '{params.pattern}' --pt-hist '{params.pt}' --eta-hist '{params.eta}'"
+        " --n-threads {threads} > {log} 2>&1"
+
+
+rule spectral_filelist:
+    input:
+        expand(f"{SPECTRUM_DIR}/{{dataset}}.txt", dataset=DATASETS),
+    output:
+        f"{SPECTRUM_DIR}/filelist_mix.txt",
+    params:
+        seed=SPECTRAL["seed"],
+    log:
+        f"{OUT}/logs/spectral_filelist/filelist_mix.log",
+    conda:
+        "../envs/preprocessing.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        disk_mb=10,
+        runtime=5,
+    shell:
+        "python -m tauml.cli.spectral_tools filelist {input} --output {output} --seed {params.seed} > {log} 2>&1"
+
+
+rule shuffle_merge_spectral:
+    input:
+        filelist=f"{SPECTRUM_DIR}/filelist_mix.txt",
+        spectra=expand(f"{SPECTRUM_DIR}/{{dataset}}.root", dataset=DATASETS),
+        cfg=SPECTRAL["cfg"],
+    output:
+        root=f"{SHUFFLED_DIR}/ShuffleMergeSpectral_{{idx}}.root",
+        hashes=[f"{spectral_job_dir('{idx}')}/{name}" for name in HASH_FILES],
+        diagnostics=[f"{spectral_job_dir('{idx}')}/{g}{suffix}.root" for g in SPECTRAL_GROUPS for suffix in ("", "_n")],
+    wildcard_constraints:
+        idx=r"\d+",
+    params:
+        out_dir=lambda w: spectral_job_dir(w.idx),
+        flags=spectral_flags(),
+    log:
+        f"{OUT}/logs/shuffle_merge_spectral/{{idx}}.log",
+    conda:
+        "../envs/preprocessing.yaml"
+    threads: SPECTRAL["n_threads"]
+    resources:
+        mem_mb=SPECTRAL["resources"]["mem_mb"],
+        disk_mb=SPECTRAL["resources"]["disk_mb"],
+        runtime=SPECTRAL["resources"]["runtime"],
+    shell:
+        "ShuffleMergeSpectral --cfg {input.cfg} --input {input.filelist} --input-spec {SPECTRUM_DIR}"
+        " --output {output.root} --out-dir {params.out_dir} --job-idx {wildcards.idx} --n-threads {threads}"
+        " {params.flags} > {log} 2>&1"
+
+
+rule spectral_hashes:
+    input:
+        dataset=expand(f"{spectral_job_dir('{idx}')}/dataset_hash.json", idx=SPECTRAL_JOBS),
+        group=expand(f"{spectral_job_dir('{idx}')}/datagroup_hash.json", idx=SPECTRAL_JOBS),
+    output:
+        dataset=f"{SHUFFLED_DIR}/dataset_hash.json",
+        group=f"{SHUFFLED_DIR}/datagroup_hash.json",
+    log:
+        f"{OUT}/logs/spectral_hashes/hashes.log",
+    conda:
+        "../envs/preprocessing.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        disk_mb=10,
+        runtime=5,
+    shell:
+        "(python -m tauml.cli.spectral_tools merge-hashes {input.dataset} --output {output.dataset}"
+        " && python -m tauml.cli.spectral_tools merge-hashes {input.group} --output {output.group}) > {log} 2>&1"
+
+
+ALL_TARGETS.extend(expand(f"{SHUFFLED_DIR}/ShuffleMergeSpectral_{{idx}}.root", idx=SPECTRAL_JOBS))
+ALL_TARGETS.extend([f"{SHUFFLED_DIR}/{name}" for name in HASH_FILES])

@@ -1,0 +1,420 @@
+"""CreateBinnedTuples and CreateTupleSizeList: split a dataset's TauTuples into (tau type, pt, |eta|) bins.
+
+A tau candidate goes to ``<tauType>_pt_<ptLow>_eta_<etaLow>.root`` if it passes the selection (reco tau,
+new-DM finding, |dz| < 0.2, pt and |eta| inside the grid, a type by the §1 rule), otherwise to
+``other.root``; a candidate whose (run, lumi, evt, jet_index, tau_index) repeats an earlier one is dropped.
+Every input branch is carried through with its type. The reader streams chunks, the bins are written by
+``BinSink`` objects (one per writer process with ``n_threads > 1``) that buffer entries so that each
+bin file gets few, large baskets. The output directory appears only when everything succeeded.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import queue
+import re
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import columns, uproot_speedup
+from .dedup import KEY, find_duplicates
+from .errors import TaumlError
+from .io import TreeWriter, atomic_path, iterate, open_file, open_tree, payload_branches, require_branches, root_writer
+from .schema import SUMMARY_TREE, TAU_TYPE_BRANCHES, TREE, TauType, tau_type
+
+uproot_speedup.apply()
+
+DEFAULT_PT_BINS = (20., 25., 30., 35., 40., 45., 50., 55., 60., 70., 80., 90., 100., 120., 140., 160., 180., 200.,
+                   225., 250., 275., 300., 350., 400., 450., 500., 600., 700., 800., 900., 1000.)
+DEFAULT_ETA_BINS = (0., 0.575, 1.15, 1.725, 2.3)
+DEFAULT_FILE_PATTERN = r"^.*\.root$"
+DEFAULT_COMPRESSION = ("LZ4", 4)
+DEFAULT_STEP = "64 MB"
+MAX_DZ = 0.2
+SELECTION_BRANCHES = ("tau_index", "tau_decayModeFindingNewDMs", "tau_dz")
+REQUIRED_BRANCHES = tuple(dict.fromkeys(KEY + SELECTION_BRANCHES + TAU_TYPE_BRANCHES))
+OTHER_FILE = "other.root"
+SUMMARY_FILE = "summary.root"
+BIN_FILE = re.compile(r"^(?P<type>[a-z_]+)_pt_(?P<pt>[0-9]+)_eta_(?P<eta>[0-9]+\.[0-9]{3})\.root$")
+
+
+def _edges(values: Iterable[float], what: str) -> tuple[float, ...]:
+    edges = tuple(float(v) for v in values)
+    if len(edges) < 2:
+        raise TaumlError(f"{what} bins: need at least 2 edges, got {list(edges)}")
+    if not all(math.isfinite(e) for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise TaumlError(f"{what} bins: edges must be finite and strictly increasing, got {list(edges)}")
+    return edges
+
+
+@dataclass(frozen=True)
+class BinGrid:
+    """(tau type, pt, |eta|) bins, half-open [low, high); index ``n_bins`` stands for ``other.root``."""
+
+    pt: tuple[float, ...] = DEFAULT_PT_BINS
+    eta: tuple[float, ...] = DEFAULT_ETA_BINS
+
+    def __post_init__(self):
+        object.__setattr__(self, "pt", _edges(self.pt, "pt"))
+        object.__setattr__(self, "eta", _edges(self.eta, "eta"))
+        if self.eta[0] < 0:
+            raise TaumlError(f"eta bins are |eta| edges and cannot be negative, got {list(self.eta)}")
+
+    @property
+    def n_bins(self) -> int:
+        return len(TauType) * (len(self.pt) - 1) * (len(self.eta) - 1)
+
+    def file_name(self, index: int) -> str:
+        if index == self.n_bins:
+            return OTHER_FILE
+        n_pt, n_eta = len(self.pt) - 1, len(self.eta) - 1
+        kind, rest = divmod(index, n_pt * n_eta)
+        i_pt, i_eta = divmod(rest, n_eta)
+        return bin_file_name(TauType(kind).name, self.pt[i_pt], self.eta[i_eta])
+
+    def bin_index(self, a) -> np.ndarray:
+        """Bin of each entry of ``a`` (branch name -> array), ``n_bins`` for those failing the selection."""
+        pt = np.asarray(a["tau_pt"])
+        abs_eta = np.abs(np.asarray(a["tau_eta"]))
+        kind = tau_type(a)
+        with np.errstate(invalid="ignore"):
+            good = ((np.asarray(a["tau_index"]) >= 0) & (np.asarray(a["tau_decayModeFindingNewDMs"]) != 0)
+                    & (np.abs(np.asarray(a["tau_dz"])) < MAX_DZ) & (kind >= 0)
+                    & (pt >= self.pt[0]) & (pt < self.pt[-1]) & (abs_eta >= self.eta[0]) & (abs_eta < self.eta[-1]))
+        i_pt = np.searchsorted(self.pt, pt, side="right") - 1
+        i_eta = np.searchsorted(self.eta, abs_eta, side="right") - 1
+        n_pt, n_eta = len(self.pt) - 1, len(self.eta) - 1
+        index = (kind.astype(np.int64) * n_pt + i_pt) * n_eta + i_eta
+        return np.where(good, index, self.n_bins)
+
+
+def bin_file_name(tau_type_name: str, pt_low: float, eta_low: float) -> str:
+    """``tau_pt_20_eta_0.000.root``: pt with 0 decimals, |eta| with 3, as the original."""
+    return f"{tau_type_name}_pt_{pt_low:.0f}_eta_{eta_low:.3f}.root"
+
+
+def find_input_files(input_dirs: Iterable, pattern: str = DEFAULT_FILE_PATTERN, exclude: Iterable[str] = (),
+                     exclude_dirs: Iterable[str] = ()) -> list[str]:
+    """ROOT files below ``input_dirs`` whose full path matches ``pattern``, sorted (the original's order was
+    the directory order); ``exclude``/``exclude_dirs`` name files/directories to skip by base name."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
+    exclude, exclude_dirs = set(exclude), set(exclude_dirs)
+    found = []
+    for top in input_dirs:
+        if not Path(top).is_dir():
+            raise TaumlError(f"{top}: input directory does not exist")
+        for root, dirs, names in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in exclude_dirs]
+            found += [p for n in names if n not in exclude
+                      and regex.fullmatch(p := os.path.join(root, n))]
+    if not found:
+        raise TaumlError(f"no input files matching '{pattern}' in {', '.join(map(str, input_dirs))}")
+    return sorted(found)
+
+
+class BinSink:
+    """Writes the bin files it is given entries for, buffering them so that files get few, large baskets.
+
+    A bin is written once ``flush_bytes`` are buffered for it; while more than ``budget_bytes`` are
+    buffered in all, the largest bin is written. Empty bins never create a file.
+    """
+
+    def __init__(self, directory: Path, grid: BinGrid, compression=DEFAULT_COMPRESSION,
+                 flush_bytes: int = 48 << 20, budget_bytes: int = 384 << 20):
+        self._dir, self._grid, self._compression = Path(directory), grid, compression
+        self._flush_bytes, self._budget_bytes = flush_bytes, budget_bytes
+        self._pending: dict[int, list[columns.Chunk]] = {}
+        self._pending_bytes: dict[int, int] = {}
+        self._writers: dict[int, TreeWriter] = {}
+        self._files = contextlib.ExitStack()
+
+    def add(self, bins: np.ndarray, bounds: np.ndarray, chunk: columns.Chunk) -> None:
+        """Entries ``bounds[i]:bounds[i+1]`` of ``chunk`` belong to bin ``bins[i]``."""
+        for index, start, stop in zip(bins.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
+            part = columns.slice_copy(chunk, start, stop)
+            self._pending.setdefault(index, []).append(part)
+            self._pending_bytes[index] = self._pending_bytes.get(index, 0) + columns.chunk_nbytes(part)
+            if self._pending_bytes[index] >= self._flush_bytes:
+                self._flush(index)
+        while sum(self._pending_bytes.values()) > self._budget_bytes:
+            self._flush(max(self._pending_bytes, key=self._pending_bytes.get))
+
+    def _flush(self, index: int) -> None:
+        data = columns.concatenate(self._pending.pop(index))
+        del self._pending_bytes[index]
+        if index not in self._writers:
+            path = self._dir / self._grid.file_name(index)
+            self._writers[index] = TreeWriter(self._files.enter_context(root_writer(path, *self._compression)))
+        self._writers[index].extend(columns.to_writer_arrays(data))
+
+    def close(self) -> dict[str, int]:
+        """Write what is left; entries per file name."""
+        with self._files:
+            for index in sorted(self._pending):
+                self._flush(index)
+        return {self._grid.file_name(i): w.entries for i, w in self._writers.items()}
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._files.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+def _sink_main(inbox, outbox, args) -> None:
+    sink = BinSink(*args)
+    try:
+        while (message := inbox.get()) is not None:
+            sink.add(*message)
+        outbox.put(("ok", sink.close()))
+    except BaseException as err:  # reported to the reader, which raises it
+        sink.abort()
+        outbox.put(("error", str(err) if isinstance(err, TaumlError) else f"{type(err).__name__}: {err}"))
+
+
+class _ProcessSinks:
+    """``n`` BinSinks in child processes; each bin is owned by one of them, assigned at first sight to the
+    one with the fewest entries so far (deterministic, and the output does not depend on it)."""
+
+    def __init__(self, n: int, args):
+        ctx = multiprocessing.get_context("fork")
+        self._outbox = ctx.Queue()
+        self._inboxes = [ctx.Queue(maxsize=2) for _ in range(n)]
+        self._procs = [ctx.Process(target=_sink_main, args=(q, self._outbox, args), daemon=True)
+                       for q in self._inboxes]
+        for p in self._procs:
+            p.start()
+        self._owner: dict[int, int] = {}
+        self._load = [0] * n
+
+    def add(self, bins: np.ndarray, bounds: np.ndarray, chunk: columns.Chunk) -> None:
+        counts = np.diff(bounds)
+        for index, count in zip(bins.tolist(), counts.tolist()):
+            if index not in self._owner:
+                self._owner[index] = int(np.argmin(self._load))
+            self._load[self._owner[index]] += count
+        owner = np.array([self._owner[i] for i in bins.tolist()], np.intp)
+        entry_owner = np.repeat(owner, counts)
+        for w, inbox in enumerate(self._inboxes):
+            mine = owner == w
+            if not mine.any():
+                continue
+            sub_bounds = np.concatenate([[0], np.cumsum(counts[mine])])
+            self._send(w, (bins[mine], sub_bounds, columns.take(chunk, np.flatnonzero(entry_owner == w))))
+
+    def _send(self, w: int, message) -> None:
+        while True:
+            try:
+                self._inboxes[w].put(message, timeout=1)
+                return
+            except queue.Full:
+                if not self._procs[w].is_alive():
+                    self._raise_reported()
+                    raise TaumlError("a writer process died")
+
+    def _raise_reported(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                status, value = self._outbox.get(timeout=1)
+                if status == "error":
+                    raise TaumlError(value)
+
+    def close(self) -> dict[str, int]:
+        for inbox in self._inboxes:
+            inbox.put(None)
+        counts: dict[str, int] = {}
+        for _ in self._procs:
+            status, value = self._outbox.get()
+            if status == "error":
+                raise TaumlError(value)
+            counts.update(value)
+        for p in self._procs:
+            p.join()
+        return counts
+
+    def abort(self) -> None:
+        for p in self._procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+
+
+@dataclass
+class SplitResult:
+    entries: int = 0
+    duplicates: int = 0
+    files: dict[str, int] = field(default_factory=dict)  # output file name -> entries (summary.root excluded)
+
+
+def _check_inputs(files: list[str]) -> tuple[list[str], int]:
+    """Payload branches and entries of the dataset; every file must have tree ``taus`` with the same branches."""
+    names, total = None, 0
+    for path in files:
+        tree = open_tree(path)
+        total += tree.num_entries
+        require_branches(tree, path, REQUIRED_BRANCHES)
+        these = payload_branches(tree)
+        if names is None:
+            names, first = these, path
+        elif set(these) != set(names):
+            diff = sorted(set(these) ^ set(names))
+            raise TaumlError(f"{path}: branches differ from {first}: {', '.join(diff[:10])}")
+    return names, total
+
+
+def _write_summaries(files: list[str], output: Path, compression) -> None:
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for path in files:
+            f = open_file(path)
+            if SUMMARY_TREE not in f:
+                continue
+            for part in iterate(path, payload_branches(f[SUMMARY_TREE]), tree=SUMMARY_TREE):
+                if writer is None:
+                    writer = TreeWriter(stack.enter_context(root_writer(output / SUMMARY_FILE, *compression)),
+                                        SUMMARY_TREE)
+                writer.extend({name: part[name] for name in part.fields})
+
+
+def _split(files: list[str], names: list[str], duplicates: list[np.ndarray], grid: BinGrid, sink,
+           step_size, total: int, result: SplitResult) -> None:
+    reference = None
+    progress = tqdm(total=total, unit=" entries", file=sys.stderr,
+                    mininterval=5, desc="CreateBinnedTuples")
+    with progress:
+        for path, dups in zip(files, duplicates):
+            first = 0
+            for arrays in iterate(path, names, step_size=step_size):
+                chunk = columns.from_awkward(arrays, path)
+                sig = columns.signature(chunk)
+                if reference is None:
+                    reference, reference_path = sig, path
+                elif sig != reference:
+                    raise TaumlError(f"{path}: branch types differ from those of {reference_path}")
+                n = len(arrays)
+                index = grid.bin_index(chunk)
+                local_dups = dups[(dups >= first) & (dups < first + n)] - first
+                keep = np.ones(n, bool)
+                keep[local_dups] = False
+                order = np.flatnonzero(keep)
+                order = order[np.argsort(index[order], kind="stable")]
+                bins, starts = np.unique(index[order], return_index=True)
+                bounds = np.append(starts, len(order))
+                if len(order):
+                    sink.add(bins, bounds, columns.take(chunk, order))
+                result.entries += n
+                result.duplicates += len(local_dups)
+                first += n
+                progress.update(n)
+
+
+def create_binned_tuples(output, input_dirs: Iterable, pt_bins=DEFAULT_PT_BINS, eta_bins=DEFAULT_ETA_BINS,
+                         file_name_pattern: str = DEFAULT_FILE_PATTERN, exclude_list: Iterable[str] = (),
+                         exclude_dir_list: Iterable[str] = (), n_threads: int = 1,
+                         compression=DEFAULT_COMPRESSION, step_size=DEFAULT_STEP) -> SplitResult:
+    """Split one dataset into bin files in directory ``output`` (replaced atomically if it exists)."""
+    grid = BinGrid(tuple(pt_bins), tuple(eta_bins))
+    if n_threads < 1:
+        raise TaumlError(f"--n-threads must be at least 1, got {n_threads}")
+    input_dirs = list(input_dirs)
+    files = find_input_files(input_dirs, file_name_pattern, exclude_list, exclude_dir_list)
+    names, total = _check_inputs(files)
+    output = Path(output)
+    result = SplitResult()
+    with atomic_path(output) as tmp:
+        tmp.mkdir()
+        duplicates = find_duplicates(files, tmp / ".keys", total_entries=total)
+        (tmp / ".keys").rmdir()
+        sink_args = (tmp, grid, tuple(compression))
+        sink = _ProcessSinks(n_threads, sink_args) if n_threads > 1 else BinSink(*sink_args)
+        try:
+            _split(files, names, duplicates, grid, sink, step_size, total, result)
+            result.files = sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        _write_summaries(files, tmp, tuple(compression))
+        written = sum(result.files.values())
+        if written + result.duplicates != result.entries:
+            raise TaumlError(f"internal error: {result.entries} entries read, {written} written, "
+                             f"{result.duplicates} duplicates")
+        if output.exists():
+            shutil.rmtree(output)
+    print(f"CreateBinnedTuples: {output}: {result.entries} entries from {len(files)} files -> "
+          f"{len(result.files)} files, {result.duplicates} duplicates dropped, "
+          f"{result.files.get(OTHER_FILE, 0)} in {OTHER_FILE}", file=sys.stderr)
+    return result
+
+
+def create_binned_datasets(input_root, output_root, filter_regex: str | None = None, **options) -> list[str]:
+    """The original CreateBinnedTuples.py loop: one output per sub-directory of ``input_root`` (``crab_``
+    prefix dropped); datasets whose output exists are skipped. Returns the datasets split now."""
+    input_root, output_root = Path(input_root), Path(output_root)
+    if not input_root.is_dir():
+        raise TaumlError(f"{input_root}: input directory does not exist")
+    try:
+        regex = re.compile(filter_regex) if filter_regex else None
+    except re.error as err:
+        raise TaumlError(f"--filter '{filter_regex}': {err}") from err
+    done = []
+    for sub in sorted(p for p in input_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        dataset = sub.name.removeprefix("crab_")
+        if regex and not regex.search(sub.name):
+            continue
+        if (output_root / dataset).exists():
+            print(f"CreateBinnedTuples: {dataset}: already split, skipped", file=sys.stderr)
+            continue
+        create_binned_tuples(output_root / dataset, [sub], **options)
+        done.append(dataset)
+    return done
+
+
+def read_size_list(path) -> dict[str, int]:
+    """``<relative path> <entries>`` lines of a previous CreateTupleSizeList output."""
+    sizes = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as err:
+        raise TaumlError(f"{path}: cannot read previous size list ({err.strerror})") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split(" ")
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise TaumlError(f"{path}:{number}: expected '<relative path> <entries>', got '{line}'")
+        sizes[fields[0]] = int(fields[1])
+    return sizes
+
+
+def tuple_sizes(input_dir, prev_output=None) -> list[tuple[str, int]]:
+    """Entries of tree ``taus`` of every ROOT file below ``input_dir``, by relative path, sorted. Files without
+    ``taus`` (``summary.root``) and hidden temporary outputs are skipped; counts in ``prev_output`` are reused."""
+    top = Path(input_dir)
+    if not top.is_dir():
+        raise TaumlError(f"{top}: input directory does not exist")
+    previous = read_size_list(prev_output) if prev_output else {}
+    rows = []
+    for root, dirs, names in os.walk(top):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.endswith(".root") or name.startswith("."):
+                continue
+            rel = Path(root, name).relative_to(top).as_posix()
+            if rel in previous:
+                rows.append((rel, previous[rel]))
+                continue
+            f = open_file(Path(root, name))
+            if TREE not in f:
+                print(f"CreateTupleSizeList: {rel}: no tree '{TREE}', skipped", file=sys.stderr)
+                continue
+            rows.append((rel, open_tree(Path(root, name)).num_entries))
+    return sorted(rows)

@@ -1,0 +1,84 @@
+"""CreateBinnedTuples and CreateTupleSizeList, with the original tools' flags."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import binning
+from ..errors import TaumlError
+from ..io import COMPRESSION
+from . import bin_edges, name_list, run
+
+
+def _format_edges(edges) -> str:
+    return ", ".join(f"{e:g}" for e in edges)
+
+
+def _binned_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="CreateBinnedTuples",
+        description="Split the TauTuples of one dataset into <tauType>_pt_<ptLow>_eta_<etaLow>.root bin files "
+                    "(plus other.root for candidates failing the selection and summary.root). With --input "
+                    "instead of --input-dir, every sub-directory of INPUT is split into OUTPUT/<dataset> "
+                    "(crab_ prefix dropped), skipping datasets already split, as CreateBinnedTuples.py did.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input-dir", action="append", metavar="DIR",
+                        help="directory searched recursively for input files (repeatable)")
+    source.add_argument("--input", metavar="RAW", help="dataset loop: split every sub-directory of RAW")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="output directory (with --input: the parent of the per-dataset directories)")
+    p.add_argument("--pt-bins", type=bin_edges, default=list(binning.DEFAULT_PT_BINS), metavar="EDGES",
+                   help=f'pt bin edges in GeV (default "{_format_edges(binning.DEFAULT_PT_BINS)}")')
+    p.add_argument("--eta-bins", type=bin_edges, default=list(binning.DEFAULT_ETA_BINS), metavar="EDGES",
+                   help=f'|eta| bin edges (default "{_format_edges(binning.DEFAULT_ETA_BINS)}")')
+    p.add_argument("--file-name-pattern", default=binning.DEFAULT_FILE_PATTERN, metavar="REGEX",
+                   help="regex the full path of an input file must match (default %(default)s)")
+    p.add_argument("--exclude-list", type=name_list, default=[], metavar="NAMES",
+                   help="comma-separated file names to skip")
+    p.add_argument("--exclude-dir-list", type=name_list, default=[], metavar="NAMES",
+                   help="comma-separated directory names to skip")
+    p.add_argument("--filter", metavar="REGEX", help="with --input: only sub-directories whose name matches")
+    p.add_argument("--n-threads", type=int, default=1, metavar="N",
+                   help="with N > 1, N processes write the bin files while this one reads the input (default 1: "
+                        "one process does both)")
+    p.add_argument("--compression-algo", default=binning.DEFAULT_COMPRESSION[0], choices=sorted(COMPRESSION),
+                   help="output compression (default %(default)s; the original used ZLIB level 9)")
+    p.add_argument("--compression-level", type=int, default=binning.DEFAULT_COMPRESSION[1], metavar="LEVEL",
+                   help="output compression level (default %(default)s)")
+    return p
+
+
+def _binned(args: argparse.Namespace) -> None:
+    options = dict(pt_bins=args.pt_bins, eta_bins=args.eta_bins, file_name_pattern=args.file_name_pattern,
+                   exclude_list=args.exclude_list, exclude_dir_list=args.exclude_dir_list, n_threads=args.n_threads,
+                   compression=(args.compression_algo, args.compression_level))
+    if args.input:
+        binning.create_binned_datasets(args.input, args.output, args.filter, **options)
+    else:
+        if args.filter:
+            raise TaumlError("--filter applies to the dataset loop (--input) only")
+        binning.create_binned_tuples(args.output, args.input_dir, **options)
+
+
+def create_binned_tuples(argv=None) -> int:
+    return run(_binned_parser, _binned, argv)
+
+
+def _size_list_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="CreateTupleSizeList",
+        description="Print '<relative path> <entries>' for every ROOT file with tree 'taus' below INPUT, sorted "
+                    "(files without it, like summary.root, are skipped).")
+    p.add_argument("--input", required=True, metavar="DIR", help="directory searched recursively")
+    p.add_argument("--prev-output", metavar="FILE",
+                   help="previous output: its counts are reused, files that no longer exist are dropped")
+    return p
+
+
+def _size_list(args: argparse.Namespace) -> None:
+    rows = binning.tuple_sizes(args.input, args.prev_output)
+    sys.stdout.write("".join(f"{path} {n}\n" for path, n in rows))
+
+
+def create_tuple_size_list(argv=None) -> int:
+    return run(_size_list_parser, _size_list, argv)

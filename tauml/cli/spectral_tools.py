@@ -1,0 +1,45 @@
+"""Small steps around ShuffleMergeSpectral: ``python -m tauml.cli.spectral_tools {filelist,merge-hashes}``.
+
+``filelist`` is the README's ``cat <spec>/*.txt | shuf > filelist_mix.txt`` with a seed; ``merge-hashes``
+unions the per-job ``dataset_hash.json`` / ``datagroup_hash.json`` files.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..hashing import merge_hashes, read_hash_json, write_hash_table
+from ..spectral import write_mixed_file_list
+from . import run
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tauml.cli.spectral_tools",
+                                description="Mixed file list and hash-JSON union for ShuffleMergeSpectral.")
+    sub = p.add_subparsers(dest="tool", required=True)
+    fl = sub.add_parser("filelist", help="concatenate CreateSpectralHists entries lists and shuffle them by seed; "
+                                         "lines become '<dataset_dir>/<file> <entries>' for --input/--prefix")
+    fl.add_argument("entry_lists", nargs="+", help="entries lists (<spec>/<DS>.txt)")
+    fl.add_argument("--output", required=True, help="mixed file list to write")
+    fl.add_argument("--seed", type=int, default=1234567, help="shuffle seed")
+    mh = sub.add_parser("merge-hashes", help="union of {name: \"hash\"} JSON files (conflicting hashes fail)")
+    mh.add_argument("inputs", nargs="+", help="per-job hash JSON files")
+    mh.add_argument("--output", required=True, help="merged JSON file")
+    return p
+
+
+def _act(args) -> None:
+    if args.tool == "filelist":
+        n = write_mixed_file_list(args.entry_lists, args.output, args.seed)
+        print(f"{args.output}: {n} files from {len(args.entry_lists)} lists")
+    else:
+        table = merge_hashes(*(read_hash_json(p) for p in args.inputs))
+        write_hash_table(args.output, table)
+        print(f"{args.output}: {len(table)} names from {len(args.inputs)} files")
+
+
+def main(argv=None) -> int:
+    return run(_parser, _act, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

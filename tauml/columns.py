@@ -1,0 +1,141 @@
+"""A chunk of TauTuple entries as plain numpy buffers, cheap to select, send between processes and append.
+
+Scalars are kept by branch name; jagged branches by collection (``pfCand`` ...) with one offsets array
+shared by the collection's members, exactly the layout tauml writes (one counter per collection). Both
+input forms (``std::vector`` branches and counted arrays) arrive here as the same buffers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from .errors import TaumlError
+from .io import _group
+
+
+@dataclass
+class Collection:
+    offsets: np.ndarray  # int64, n + 1 values starting at 0
+    contents: dict[str, np.ndarray]  # branch name -> flat values
+
+    @property
+    def nbytes(self) -> int:
+        return self.offsets.nbytes + sum(c.nbytes for c in self.contents.values())
+
+
+Chunk = dict[str, "np.ndarray | Collection"]
+
+
+def chunk_length(chunk: Chunk) -> int:
+    first = next(iter(chunk.values()), None)
+    if first is None:
+        return 0
+    return len(first.offsets) - 1 if isinstance(first, Collection) else len(first)
+
+
+def chunk_nbytes(chunk: Chunk) -> int:
+    return sum(v.nbytes for v in chunk.values())
+
+
+def _list_buffers(layout, name: str, path) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(layout, ak.contents.ListArray):
+        layout = layout.to_ListOffsetArray64(True)
+    if not isinstance(layout, ak.contents.ListOffsetArray) or not isinstance(layout.content, ak.contents.NumpyArray):
+        raise TaumlError(f"{path}: branch '{name}' has an unsupported type ({layout.form.type})")
+    offsets = np.asarray(layout.offsets.data, np.int64)
+    content = np.asarray(layout.content.data)[offsets[0]:offsets[-1]]
+    return offsets - offsets[0], content
+
+
+def from_awkward(array: ak.Array, path) -> Chunk:
+    """Buffers of a record array as read by uproot; members of a collection must have equal lengths."""
+    layout = array.layout
+    names = layout.fields
+    jagged = {n for n in names if not isinstance(layout.content(n), ak.contents.NumpyArray)}
+    chunk: Chunk = {}
+    for key, members in _group(names, jagged).items():
+        if members is None:
+            chunk[key] = np.asarray(layout.content(key).data)
+            continue
+        offsets, contents = None, {}
+        for name in members:
+            member_offsets, contents[name] = _list_buffers(layout.content(name), name, path)
+            if offsets is None:
+                offsets = member_offsets
+            elif not np.array_equal(offsets, member_offsets):
+                raise TaumlError(f"{path}: branch '{name}' does not have the lengths of the other "
+                                 f"'{key}' branches ({members[0]})")
+        chunk[key] = Collection(offsets, contents)
+    return chunk
+
+
+def take(chunk: Chunk, index: np.ndarray) -> Chunk:
+    """Entries ``index`` (in that order), as new contiguous buffers."""
+    out: Chunk = {}
+    for key, value in chunk.items():
+        if not isinstance(value, Collection):
+            out[key] = value[index]
+            continue
+        counts = np.diff(value.offsets)[index]
+        offsets = np.zeros(len(index) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        gather = np.repeat(value.offsets[:-1][index] - offsets[:-1], counts) + np.arange(offsets[-1])
+        out[key] = Collection(offsets, {name: c[gather] for name, c in value.contents.items()})
+    return out
+
+
+def slice_copy(chunk: Chunk, start: int, stop: int) -> Chunk:
+    """Entries ``start:stop`` as buffers of their own (so the source chunk can be freed)."""
+    out: Chunk = {}
+    for key, value in chunk.items():
+        if not isinstance(value, Collection):
+            out[key] = value[start:stop].copy()
+            continue
+        lo, hi = value.offsets[start], value.offsets[stop]
+        out[key] = Collection(value.offsets[start:stop + 1] - lo,
+                              {name: c[lo:hi].copy() for name, c in value.contents.items()})
+    return out
+
+
+def concatenate(chunks: list[Chunk]) -> Chunk:
+    if len(chunks) == 1:
+        return chunks[0]
+    out: Chunk = {}
+    for key, first in chunks[0].items():
+        parts = [c[key] for c in chunks]
+        if not isinstance(first, Collection):
+            out[key] = np.concatenate(parts)
+            continue
+        shifts = np.cumsum([0] + [p.offsets[-1] for p in parts[:-1]])
+        offsets = np.concatenate([parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, shifts)])
+        out[key] = Collection(offsets, {name: np.concatenate([p.contents[name] for p in parts])
+                                        for name in first.contents})
+    return out
+
+
+def to_writer_arrays(chunk: Chunk) -> dict[str, object]:
+    """Arrays for ``tauml.io.TreeWriter``: each collection already zipped under its name (cheaper than ak.zip)."""
+    out: dict[str, object] = {}
+    for key, value in chunk.items():
+        if not isinstance(value, Collection):
+            out[key] = value
+            continue
+        offsets = ak.index.Index64(value.offsets)
+        if list(value.contents) == [key]:
+            content = ak.contents.NumpyArray(value.contents[key])
+        else:
+            prefix = key + "_"
+            fields = [m[len(prefix):] if m.startswith(prefix) else m for m in value.contents]
+            content = ak.contents.RecordArray([ak.contents.NumpyArray(c) for c in value.contents.values()], fields,
+                                              length=int(value.offsets[-1]))
+        out[key] = ak.Array(ak.contents.ListOffsetArray(offsets, content))
+    return out
+
+
+def signature(chunk: Chunk) -> dict[str, object]:
+    """Branch layout and value types, to check that all files of a dataset agree."""
+    return {key: (value.dtype.str if not isinstance(value, Collection)
+                  else tuple((n, c.dtype.str) for n, c in value.contents.items()))
+            for key, value in chunk.items()}

@@ -1,0 +1,479 @@
+"""A parametrised CMS-like detector, vectorised over a batch of events.
+
+Stable visible particles (plus overlaid pile-up) become particle-flow candidates: tracks (|eta| < 2.5) with
+pt-dependent resolution, hits, chi2 and impact parameters computed from the true production vertices (so the
+tau flight shows up), calorimeter deposits for photons and neutral hadrons, bremsstrahlung photons for
+electrons, PV association and a PUPPI-like weight. Units: GeV, cm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf
+
+from .generator import MinimumBiasPool, Particles
+from .kinematics import delta_r, eta_phi_mass
+from .truth import NEUTRINOS, is_hadron
+
+TRACKER_ETA = 2.5
+CALO_ETA = 3.0
+MUON_ETA = 2.4
+BARREL_ETA = 1.479
+BEAM_SPOT = (0.0010, 0.0010, 3.5)  # sigma x, y, z of the luminous region
+PV_RESOLUTION = (0.0012, 0.0012, 0.0015)
+LOWEST = float(np.finfo(np.float32).min)  # the TauTuple default of a float that does not apply
+PIXEL_LAYER_RADII = np.array([2.9, 6.8, 10.9, 16.0])
+B_FIELD_RADIUS_PER_GEV = 1.0 / (0.3 * 3.8)  # curvature radius in m per GeV of pt
+
+
+class PFType:
+    undefined, h, e, mu, gamma, h0 = 0, 1, 2, 3, 4, 5
+
+
+@dataclass
+class EventInfo:
+    pv: np.ndarray  # (n, 3) reconstructed primary vertex
+    npv: np.ndarray
+    npu: np.ndarray
+    rho: np.ndarray
+
+
+@dataclass
+class Reco:
+    """Detector output of a batch: PF candidates, electrons and muons as flat columns with per-event offsets."""
+    info: EventInfo
+    pf_offsets: np.ndarray
+    pf: dict[str, np.ndarray]  # pfCand_* columns plus private keys starting with "_"
+    ele_offsets: np.ndarray
+    ele: dict[str, np.ndarray]
+    muon_offsets: np.ndarray
+    muon: dict[str, np.ndarray]
+
+
+def simulate(p: Particles, rng: np.random.Generator, pool: MinimumBiasPool | None = None,
+             pileup_mu: float = 0.0) -> Reco:
+    n_events = p.n_events
+    true_pv = np.stack([rng.normal(0, s, n_events) for s in BEAM_SPOT], axis=1)
+    t = _stable_particles(p, true_pv)
+    npu = np.zeros(n_events, np.int64)
+    if pool is not None and pileup_mu > 0:
+        npu = rng.poisson(pileup_mu, n_events)
+        t = _concat(t, _pileup(pool, npu, rng))
+    t = _concat(t, _bremsstrahlung(t, rng))
+    order = np.argsort(t["event"], kind="stable")
+    t = {k: v[order] for k, v in t.items()}
+    pv = true_pv + np.stack([rng.normal(0, s, n_events) for s in PV_RESOLUTION], axis=1)
+    pf = _particle_flow(t, pv, rng)
+    pf_offsets = _offsets(pf["_event"], n_events)
+    _puppi(pf, pf_offsets)
+    info = EventInfo(pv=pv, npv=1 + rng.binomial(npu, 0.7), npu=npu, rho=_rho(pf, n_events))
+    ele = _electrons(pf, rng)
+    muon = _muons(pf, rng)
+    return Reco(info, pf_offsets, pf, _offsets(ele["_event"], n_events), ele,
+                _offsets(muon["_event"], n_events), muon)
+
+
+def _offsets(event: np.ndarray, n_events: int) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.bincount(event, minlength=n_events))])
+
+
+def _concat(a: dict, b: dict) -> dict:
+    return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _stable_particles(p: Particles, pv: np.ndarray) -> dict[str, np.ndarray]:
+    keep = (p.status > 0) & ~np.isin(np.abs(p.id), NEUTRINOS)
+    idx = np.flatnonzero(keep)
+    event = p.event[idx]
+    return {
+        "event": event, "gen": idx, "pu": np.zeros(len(idx), bool), "parent": np.full(len(idx), -1),
+        "id": p.id[idx], "charge": p.charge[idx].astype(np.int32),
+        "px": p.px[idx], "py": p.py[idx], "pz": p.pz[idx], "e": p.e[idx], "m": p.m[idx],
+        "vx": p.vx[idx] + pv[event, 0], "vy": p.vy[idx] + pv[event, 1], "vz": p.vz[idx] + pv[event, 2],
+        "brem": np.zeros(len(idx)),
+    }
+
+
+def _pileup(pool: MinimumBiasPool, npu: np.ndarray, rng) -> dict[str, np.ndarray]:
+    """Minimum-bias events from the pool, each at its own vertex along the beam line."""
+    picks = rng.integers(0, pool.size, int(npu.sum()))
+    pu_event = np.repeat(np.arange(len(npu)), npu)
+    vertex = np.stack([rng.normal(0, s, len(picks)) for s in BEAM_SPOT], axis=1)
+    sizes = pool.counts[picks]
+    starts = np.repeat(pool.offsets[picks] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    idx = np.arange(int(sizes.sum())) + starts
+    owner = np.repeat(np.arange(len(picks)), sizes)
+    q = {k: v[idx] for k, v in pool.particles.items()}
+    keep = ~np.isin(np.abs(q["id"]), NEUTRINOS)
+    out = {
+        "event": pu_event[owner], "gen": np.full(len(idx), -1), "pu": np.ones(len(idx), bool),
+        "parent": np.full(len(idx), -1), "id": q["id"], "charge": q["charge"].astype(np.int32),
+        "px": q["px"], "py": q["py"], "pz": q["pz"], "e": q["e"], "m": q["m"],
+        "vx": q["vx"] + vertex[owner, 0], "vy": q["vy"] + vertex[owner, 1], "vz": q["vz"] + vertex[owner, 2],
+        "brem": np.zeros(len(idx)),
+    }
+    return {k: v[keep] for k, v in out.items()}
+
+
+def _bremsstrahlung(t: dict, rng) -> dict[str, np.ndarray]:
+    """One photon per electron carrying the energy lost in the tracker material (Bethe-Heitler)."""
+    pt = np.hypot(t["px"], t["py"])
+    eta, phi, _ = eta_phi_mass(t["px"], t["py"], t["pz"], t["e"])
+    electron = np.flatnonzero((np.abs(t["id"]) == 11) & (np.abs(eta) < TRACKER_ETA) & (pt > 1.0))
+    # tracker material in radiation lengths: ~0.4 X0 central, ~1.2 X0 around |eta| = 1.5
+    x0 = 0.35 + 0.85 * np.exp(-((np.abs(eta[electron]) - 1.5) / 0.6) ** 2)
+    kept = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
+    lost = 1.0 - kept
+    radius_m = rng.uniform(0.04, 1.0, len(electron))
+    ephi = phi[electron] + t["charge"][electron] * radius_m / (2 * pt[electron] * B_FIELD_RADIUS_PER_GEV)
+    e_gamma = t["e"][electron] * lost
+    emit = e_gamma > 0.3
+    src = electron[emit]
+    t["brem"][src] = lost[emit]
+    g_pt = pt[src] * lost[emit]
+    n = len(src)
+    return {
+        "event": t["event"][src], "gen": np.full(n, -1), "pu": t["pu"][src], "parent": src,
+        "id": np.full(n, 22, np.int32), "charge": np.zeros(n, np.int32),
+        "px": g_pt * np.cos(ephi[emit]), "py": g_pt * np.sin(ephi[emit]), "pz": t["pz"][src] * lost[emit],
+        "e": e_gamma[emit], "m": np.zeros(n),
+        "vx": t["vx"][src], "vy": t["vy"][src], "vz": t["vz"][src], "brem": np.zeros(n),
+    }
+
+
+def track_resolution(pt, abseta):
+    sigma_pt = np.hypot(0.008, 1.5e-4 * pt) * (1 + 0.5 * (abseta > 1.5))
+    sigma_dxy = np.hypot(0.0012, 0.009 / pt) * (1 + 0.3 * abseta)
+    sigma_dz = np.hypot(0.0015, 0.012 / pt) * np.cosh(abseta) ** 0.5 * (1 + 0.3 * abseta)
+    return sigma_pt, sigma_dxy, sigma_dz
+
+
+def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
+    n = len(t["id"])
+    apid = np.abs(t["id"])
+    pt = np.hypot(t["px"], t["py"])
+    eta, phi, _ = eta_phi_mass(t["px"], t["py"], t["pz"], t["e"])
+    abseta = np.abs(eta)
+    charged = t["charge"] != 0
+    u = rng.uniform(size=(4, n))
+    tracked = charged & (abseta < TRACKER_ETA) & (pt > 0.5) & (u[0] < np.where(apid == 11, 0.92, 0.96))
+    ptype = np.zeros(n, np.int32)
+    ptype[tracked] = PFType.h
+    ptype[tracked & (apid == 11) & (pt > 2) & (u[1] < 0.93)] = PFType.e
+    ptype[tracked & (apid == 13) & (pt > 3) & (abseta < MUON_ETA) & (u[1] < 0.98)] = PFType.mu
+    in_calo = abseta < CALO_ETA
+    ptype[~tracked & in_calo & ((apid == 22) | (apid == 11))] = PFType.gamma
+    ptype[~tracked & in_calo & is_hadron(t["id"])] = PFType.h0
+
+    # brem photons of identified electrons are often recovered into the electron
+    parent = t["parent"]
+    is_brem = parent >= 0
+    recovered = np.zeros(n, bool)
+    recovered[is_brem] = (ptype[parent[is_brem]] == PFType.e) & (u[2][is_brem] < 0.6)
+    ptype[recovered] = PFType.undefined
+    recovered_e = np.bincount(parent[recovered], t["e"][recovered], n)
+
+    energy = t["e"].copy()
+    sigma_pt, sigma_dxy, sigma_dz = track_resolution(np.maximum(pt, 0.1), abseta)
+    scale = np.ones(n)
+    track = tracked
+    brem = t["brem"]
+    scale[track] = 1 + rng.normal(0, 1, track.sum()) * sigma_pt[track]
+    misid_e = track & (apid == 11) & (ptype == PFType.h)
+    scale[misid_e] *= 1 - 0.5 * brem[misid_e]  # the ctf fit loses part of the radiated momentum
+    is_e = ptype == PFType.e
+    e_res = np.sqrt(0.03**2 / np.maximum(energy, 0.1) + 0.008**2)
+    scale[is_e] = ((1 - brem[is_e]) + (recovered_e[is_e] / energy[is_e])) * (1 + rng.normal(0, 1, is_e.sum()) * e_res[is_e])
+    is_g = ptype == PFType.gamma
+    scale[is_g] = 1 + rng.normal(0, 1, is_g.sum()) * e_res[is_g]
+    is_h0 = ptype == PFType.h0
+    h_res = np.sqrt(1.0 / np.maximum(energy, 0.1) + 0.05**2)
+    scale[is_h0] = np.maximum(0.95 + rng.normal(0, 1, is_h0.sum()) * h_res[is_h0], 0.05)
+    meas_pt = pt * scale
+    d_eta = np.where(is_h0, rng.normal(0, 0.02, n), np.where(is_g, rng.normal(0, 0.003, n), 0.0))
+    d_phi = np.where(is_h0, rng.normal(0, 0.02, n), np.where(is_g, rng.normal(0, 0.003, n), 0.0))
+    reco = (ptype != PFType.undefined) & (meas_pt > np.where(is_h0, 1.0, 0.5))
+    reco &= ~(is_h0 & ~in_calo)
+
+    idx = np.flatnonzero(reco)
+    ev = t["event"][idx]
+    c = {
+        "_event": ev, "_gen": t["gen"][idx], "_pu": t["pu"][idx], "_true_id": t["id"][idx],
+        "_brem": brem[idx], "_true_e": t["e"][idx],
+        "pfCand_pt": meas_pt[idx], "pfCand_eta": eta[idx] + d_eta[idx], "pfCand_phi": phi[idx] + d_phi[idx],
+        "pfCand_charge": np.where(tracked[idx], t["charge"][idx], 0).astype(np.int32),
+        "pfCand_particleType": ptype[idx],
+    }
+    c["pfCand_phi"] = (c["pfCand_phi"] + np.pi) % (2 * np.pi) - np.pi
+    c["pfCand_mass"] = np.select([ptype[idx] == PFType.h, ptype[idx] == PFType.e, ptype[idx] == PFType.mu],
+                                 [0.13957, 0.000511, 0.10566], 0.0)
+    _tracks(c, t, idx, tracked[idx], pv, sigma_dxy[idx], sigma_dz[idx], rng)
+    _calorimeter(c, rng)
+    order = np.lexsort((-c["pfCand_pt"], c["_event"]))
+    c = {k: v[order] for k, v in c.items()}
+    starts = np.concatenate([[0], np.cumsum(np.bincount(c["_event"], minlength=len(pv)))])
+    c["pfCand_index"] = (np.arange(len(order)) - starts[c["_event"]]).astype(np.int32)
+    return c
+
+
+def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarray, sigma_dxy, sigma_dz, rng):
+    """Hits, chi2, impact parameters and PV association of the charged candidates."""
+    n = len(idx)
+    ev = c["_event"]
+    pvx, pvy, pvz = pv[ev, 0], pv[ev, 1], pv[ev, 2]
+    px, py, pz = t["px"][idx], t["py"][idx], t["pz"][idx]
+    pt = np.hypot(px, py)
+    phi = np.arctan2(py, px)
+    vx, vy, vz = t["vx"][idx], t["vy"][idx], t["vz"][idx]
+    # straight-line impact parameters w.r.t. the reconstructed PV, then measurement smearing
+    dx, dy = vx - pvx, vy - pvy
+    dxy = -dx * np.sin(phi) + dy * np.cos(phi) + rng.normal(0, 1, n) * sigma_dxy
+    dz = (vz - pvz) - (dx * np.cos(phi) + dy * np.sin(phi)) * pz / np.maximum(pt, 1e-9) + rng.normal(0, 1, n) * sigma_dz
+    r_prod = np.hypot(t["vx"][idx] - pvx, t["vy"][idx] - pvy)
+    pixel = (PIXEL_LAYER_RADII[None, :] > r_prod[:, None]).sum(axis=1)
+    pixel = np.maximum(pixel - rng.binomial(pixel, 0.03), 0)
+    missed_layers = (PIXEL_LAYER_RADII[None, :] < r_prod[:, None]).sum(axis=1)
+    lost_inner = np.where(missed_layers == 0, np.where(rng.uniform(size=n) < 0.9, -1, 0), np.minimum(missed_layers, 2))
+    abseta = np.abs(np.arcsinh(pz / np.maximum(pt, 1e-9)))
+    strip = np.clip(np.round(rng.normal(10 + 2 * (abseta > 1.2), 1.5, n) - 2 * (r_prod > 20)), 3, 14).astype(int)
+    hits = pixel + strip + rng.poisson(1.0, n)
+    ndof = np.maximum(2 * hits - 5, 1).astype(float)
+    chi2 = ndof * np.exp(rng.normal(0, 0.3, n)) * (1 + 3 * c["_brem"] * (np.abs(c["_true_id"]) == 11))
+    significance = np.abs(dxy) / sigma_dxy
+    from_pv = np.select([(np.abs(dz) < 0.1) & (significance < 5) & (pixel >= 2), np.abs(dz) < 0.3, np.abs(dz) < 1.0],
+                        [3, 2, 1], 0)
+    quality = np.select([from_pv == 3, from_pv >= 1], [7, 5], 1)
+    details = tracked & (c["pfCand_pt"] > 0.95)
+
+    def pick(values, neutral, dtype):
+        return np.where(tracked, values, neutral).astype(dtype)
+
+    def with_details(values):
+        return np.where(details, values, LOWEST)
+
+    c.update({
+        "pfCand_fromPV": pick(from_pv, 3, np.int32),
+        "pfCand_pvAssociationQuality": pick(quality, 7, np.int32),
+        "pfCand_lostInnerHits": pick(lost_inner, 0, np.int32),
+        "pfCand_nHits": pick(hits, 0, np.int32),
+        "pfCand_nPixelHits": pick(pixel, 0, np.int32),
+        "pfCand_nPixelLayers": pick(pixel, 0, np.int32),
+        "pfCand_nStripLayers": pick(strip, 0, np.int32),
+        "pfCand_hasTrackDetails": details.astype(np.int32),
+        "pfCand_dxy": pick(dxy, 0.0, np.float64),
+        "pfCand_dz": pick(dz, 0.0, np.float64),
+        "pfCand_dxy_error": with_details(sigma_dxy),
+        "pfCand_dz_error": with_details(sigma_dz),
+        "pfCand_track_pt": np.where(tracked, c["pfCand_pt"], LOWEST),
+        "pfCand_track_eta": np.where(tracked, c["pfCand_eta"], LOWEST),
+        "pfCand_track_phi": np.where(tracked, c["pfCand_phi"], LOWEST),
+        "pfCand_track_chi2": with_details(chi2),
+        "pfCand_track_ndof": with_details(ndof),
+        # the point of closest approach to the PV, as packed candidates store it
+        "pfCand_vertex_x": np.where(tracked, pvx - np.where(tracked, dxy, 0) * np.sin(phi), pvx),
+        "pfCand_vertex_y": np.where(tracked, pvy + np.where(tracked, dxy, 0) * np.cos(phi), pvy),
+        "pfCand_vertex_z": np.where(tracked, pvz + dz, pvz),
+        "_r_prod": r_prod, "_tracked": tracked,
+        "_ref_x": vx + rng.normal(0, 1, n) * sigma_dxy * np.sin(phi),
+        "_ref_y": vy - rng.normal(0, 1, n) * sigma_dxy * np.cos(phi),
+        "_ref_z": vz + rng.normal(0, 1, n) * sigma_dz,
+    })
+
+
+def _calorimeter(c: dict, rng):
+    """ECAL/HCAL sharing of each candidate's energy (raw and calibrated calo fractions)."""
+    ptype = c["pfCand_particleType"]
+    n = len(ptype)
+    energy = c["pfCand_pt"] * np.cosh(c["pfCand_eta"])
+    em = np.select([ptype == PFType.e, ptype == PFType.gamma, ptype == PFType.mu, ptype == PFType.h0],
+                   [1 - np.abs(rng.normal(0, 0.02, n)), np.ones(n), rng.uniform(0.2, 0.6, n), rng.beta(1.2, 6, n)],
+                   rng.beta(1.6, 2.6, n))
+    is_e_like = np.abs(c["_true_id"]) == 11
+    em = np.where((ptype == PFType.h) & is_e_like, 1 - np.abs(rng.normal(0, 0.03, n)), em)
+    response = np.select([ptype == PFType.mu, ptype == PFType.h],
+                         [np.minimum(3.0 / np.maximum(energy, 0.1), 1.0), rng.normal(0.85, 0.2, n)], 1.0)
+    response = np.where((ptype == PFType.h) & is_e_like, rng.normal(1.0, 0.05, n), response)
+    raw = np.clip(response, 0.0, 2.6)
+    c["pfCand_rawCaloFraction"] = raw
+    c["pfCand_caloFraction"] = np.clip(raw * rng.normal(1.08, 0.03, n), 0.0, 2.6)
+    c["pfCand_hcalFraction"] = np.clip(1 - em, 0.0, 1.0)
+    c["pfCand_rawHcalFraction"] = c["pfCand_hcalFraction"]
+    c["_ecal"] = energy * raw * em
+    c["_hcal"] = energy * raw * (1 - em)
+
+
+def _puppi(c: dict, offsets: np.ndarray) -> None:
+    """PUPPI-like weights: charged from their PV association, neutrals from the local pt density of charged
+    PV candidates compared with that around charged pile-up candidates."""
+    weight = np.zeros(len(c["pfCand_pt"]))
+    weight_no_lep = np.zeros_like(weight)
+    charged = c["pfCand_charge"] != 0
+    pv_charged = charged & (c["pfCand_fromPV"] >= 2)
+    lepton = np.isin(c["pfCand_particleType"], (PFType.e, PFType.mu))
+    weight[pv_charged] = weight_no_lep[pv_charged] = 1.0
+    pu_charged = charged & (c["pfCand_fromPV"] == 0)
+    for ev in range(len(offsets) - 1):
+        lo, hi = offsets[ev], offsets[ev + 1]
+        rows = lo + np.flatnonzero(~charged[lo:hi] | pu_charged[lo:hi])
+        cols = lo + np.flatnonzero(pv_charged[lo:hi])
+        if len(rows) == 0:
+            continue
+        dr = delta_r(c["pfCand_eta"][rows, None], c["pfCand_phi"][rows, None],
+                     c["pfCand_eta"][None, cols], c["pfCand_phi"][None, cols])
+        contrib = np.where((dr > 0.01) & (dr < 0.4), (c["pfCand_pt"][None, cols] / np.maximum(dr, 0.01)) ** 2, 0.0)
+        neutral = ~charged[rows]
+        pu = pu_charged[rows]
+        for w, use in ((weight, np.ones(len(cols), bool)), (weight_no_lep, ~lepton[cols])):
+            alpha = np.log(np.maximum(contrib[:, use].sum(axis=1), 1e-3))
+            mean, rms = (np.median(alpha[pu]), max(np.std(alpha[pu]), 0.5)) if pu.sum() >= 3 else (2.0, 2.0)
+            chi2 = ((alpha[neutral] - mean) / rms) ** 2
+            w[rows[neutral]] = np.where(alpha[neutral] > mean, erf(np.sqrt(chi2 / 2)), 0.0)
+    c["pfCand_puppiWeight"] = weight
+    c["pfCand_puppiWeightNoLep"] = weight_no_lep
+
+
+def _rho(c: dict, n_events: int) -> np.ndarray:
+    """Median pt density over a 10 x 10 (eta, phi) grid in |eta| < 2.5."""
+    eta, phi, pt = c["pfCand_eta"], c["pfCand_phi"], c["pfCand_pt"]
+    inside = np.abs(eta) < TRACKER_ETA
+    cell = (np.clip(((eta + TRACKER_ETA) / 0.5).astype(int), 0, 9) * 10
+            + np.clip(((phi + np.pi) / (2 * np.pi / 10)).astype(int), 0, 9))
+    key = c["_event"][inside] * 100 + cell[inside]
+    sums = np.bincount(key, pt[inside], n_events * 100).reshape(n_events, 100)
+    return np.median(sums, axis=1) / (0.5 * 2 * np.pi / 10)
+
+
+def _object_base(c: dict, sel: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+    out = {"_event": c["_event"][sel], "_real": None}
+    for f in ("pt", "eta", "phi"):
+        out[f"{prefix}_{f}"] = c[f"pfCand_{f}"][sel]
+    out[f"{prefix}_dxy"] = c["pfCand_dxy"][sel]
+    out[f"{prefix}_dxy_error"] = np.where(c["pfCand_hasTrackDetails"][sel] > 0, c["pfCand_dxy_error"][sel],
+                                          track_resolution(c["pfCand_pt"][sel], np.abs(c["pfCand_eta"][sel]))[1])
+    return out
+
+
+def _index_within_event(event: np.ndarray) -> np.ndarray:
+    starts = np.concatenate([[0], np.cumsum(np.bincount(event))]) if len(event) else np.zeros(1, int)
+    return (np.arange(len(event)) - starts[event]).astype(np.int32)
+
+
+def _electrons(c: dict, rng) -> dict[str, np.ndarray]:
+    """GSF-electron objects: real electrons and charged hadrons that deposit much of their energy in the ECAL."""
+    true_e = np.abs(c["_true_id"]) == 11
+    tracked = c["_tracked"]
+    pt = c["pfCand_pt"]
+    u = rng.uniform(size=len(pt))
+    sel = tracked & (pt > 5) & ((true_e & (u < 0.95)) | (~true_e & (c["pfCand_particleType"] == PFType.h) & (u < 0.04)))
+    o = _object_base(c, sel, "ele")
+    n = int(sel.sum())
+    real = true_e[sel]
+    brem = np.where(real, c["_brem"][sel], 0.0)
+    eta = o["ele_eta"]
+    barrel = np.abs(eta) < BARREL_ETA
+    p_true = c["_true_e"][sel]
+    g = lambda s: rng.normal(0, 1, n) * s  # noqa: E731
+    em_fraction = np.where(real, 1.0, rng.beta(1.5, 3.0, n))
+    ecal = np.maximum(p_true * em_fraction * (1 + g(np.sqrt(0.03**2 / p_true + 0.008**2))), 0.05)
+    hadronic = np.where(real, ecal * np.abs(g(0.02)), p_true * (1 - em_fraction) * rng.normal(0.9, 0.2, n).clip(0.1))
+    p_vtx = p_true * (1 + g(0.01))
+    p_out = np.where(real, p_true * (1 - brem) * (1 + g(0.03)), p_vtx * (1 + g(0.01)))
+    seed = ecal * np.where(real, 1 - 0.8 * brem, rng.uniform(0.6, 1.0, n))
+    width = np.where(barrel, 1.0, 2.7)
+    sigma_ieta = np.abs(np.where(real, 0.0095 + g(0.0008), 0.013 + g(0.004)) * width)
+    r9 = np.clip(np.where(real, 0.93 - 0.3 * brem + g(0.04), rng.beta(4, 3, n)), 0.2, 1.0)
+    e5x5 = ecal * rng.uniform(0.9, 1.0, n)
+    side = lambda: e5x5 * np.where(real, rng.uniform(0.01, 0.05, n), rng.uniform(0.05, 0.15, n))  # noqa: E731
+    eta_mismatch = np.where(real, 0.003, 0.012)
+    phi_mismatch = np.where(real, 0.01 + 0.02 * brem, 0.05)
+    early = (brem > 0.2) & (rng.uniform(size=n) < 0.5)
+    hits = c["pfCand_nHits"][sel]
+    ctf_chi2 = np.where(real & (brem > 0.3), rng.uniform(3, 20, n), np.exp(g(0.3)))
+    o.update({
+        "ele_mass": np.full(n, 0.000511),
+        "ele_cc_ele_energy": np.where(real, ecal * (1 - 0.9 * brem), ecal * rng.uniform(0.7, 1.0, n)),
+        "ele_cc_gamma_energy": np.where(real, ecal * 0.9 * brem, ecal * rng.uniform(0.0, 0.1, n)),
+        "ele_cc_n_gamma": np.where(real, (brem > 0.05).astype(int) + (brem > 0.5), rng.poisson(0.3, n)),
+        "ele_ip3d": np.hypot(o["ele_dxy"], c["pfCand_dz"][sel]) * np.sign(o["ele_dxy"]),
+        "ele_trackMomentumAtVtx": p_vtx, "ele_trackMomentumAtCalo": p_out * (1 + g(0.01)),
+        "ele_trackMomentumOut": p_out, "ele_trackMomentumAtEleClus": p_out * (1 + g(0.005)),
+        "ele_trackMomentumAtVtxWithConstraint": p_vtx * (1 + g(0.005)),
+        "ele_ecalEnergy": ecal, "ele_ecalEnergy_error": ecal * np.sqrt(0.03**2 / ecal + 0.008**2),
+        "ele_eSuperClusterOverP": ecal / p_vtx, "ele_eSeedClusterOverP": seed / p_vtx,
+        "ele_eSeedClusterOverPout": seed / p_out, "ele_eEleClusterOverPout": seed * rng.uniform(0.9, 1.0, n) / p_out,
+        "ele_deltaEtaSuperClusterTrackAtVtx": g(eta_mismatch), "ele_deltaEtaSeedClusterTrackAtCalo": g(eta_mismatch),
+        "ele_deltaEtaEleClusterTrackAtCalo": g(eta_mismatch), "ele_deltaEtaSeedClusterTrackAtVtx": g(eta_mismatch),
+        "ele_deltaPhiEleClusterTrackAtCalo": g(phi_mismatch), "ele_deltaPhiSuperClusterTrackAtVtx": g(phi_mismatch),
+        "ele_deltaPhiSeedClusterTrackAtCalo": g(phi_mismatch),
+        "ele_mvaInput_earlyBrem": early.astype(int), "ele_mvaInput_lateBrem": ((brem > 0.2) & ~early).astype(int),
+        "ele_mvaInput_sigmaEtaEta": sigma_ieta, "ele_mvaInput_hadEnergy": hadronic,
+        "ele_gsfTrack_normalizedChi2": np.exp(g(0.4)) * (1 + 2 * brem),
+        "ele_gsfTrack_numberOfValidHits": np.maximum(hits - rng.binomial(np.maximum(hits, 0), 0.1 * brem), 3),
+        "ele_gsfTrack_pt": pt[sel] * np.where(real, 1 + g(0.02), 1.0),
+        "ele_gsfTrack_pt_error": pt[sel] * np.where(real, 0.02 + 0.3 * brem, 0.015),
+        "ele_closestCtfTrack_normalizedChi2": ctf_chi2,
+        "ele_closestCtfTrack_numberOfValidHits": np.where(real & (brem > 0.3), rng.poisson(8, n), hits),
+        "ele_r9": r9, "ele_e5x5": e5x5, "ele_e1x5": e5x5 * np.where(real, 0.75, 0.45) * rng.uniform(0.9, 1.1, n),
+        "ele_e2x5Max": e5x5 * np.where(real, 0.93, 0.7) * rng.uniform(0.95, 1.05, n),
+        "ele_sigmaEtaEta": sigma_ieta * rng.uniform(0.95, 1.05, n), "ele_sigmaIetaIeta": sigma_ieta,
+        "ele_sigmaIphiIphi": np.abs(sigma_ieta * rng.normal(1.0, 0.2, n)), "ele_sigmaIetaIphi": g(1e-5),
+        "ele_hcalDepth1OverEcal": 0.8 * hadronic / ecal, "ele_hcalDepth2OverEcal": 0.2 * hadronic / ecal,
+        "ele_hcalDepth1OverEcalBc": 0.72 * hadronic / ecal, "ele_hcalDepth2OverEcalBc": 0.18 * hadronic / ecal,
+        "ele_eLeft": side(), "ele_eRight": side(), "ele_eBottom": side(), "ele_eTop": side(),
+    })
+    o["ele_mvaInput_deltaEta"] = o["ele_deltaEtaSeedClusterTrackAtCalo"]
+    for name in ("sigmaEtaEta", "sigmaIetaIeta", "sigmaIphiIphi", "sigmaIetaIphi", "e1x5", "e2x5Max", "e5x5", "r9",
+                 "hcalDepth1OverEcal", "hcalDepth2OverEcal", "hcalDepth1OverEcalBc", "hcalDepth2OverEcalBc",
+                 "eLeft", "eRight", "eBottom", "eTop"):
+        o[f"ele_full5x5_{name}"] = o[f"ele_{name}"] * rng.normal(1.0, 0.01, n)
+    for name in ("Left", "Right", "Bottom", "Top"):
+        o[f"ele_full5x5_e2x5{name}"] = o[f"ele_full5x5_e{name}"] * rng.uniform(1.5, 3.0, n)
+    o["_real"] = real
+    o["ele_index"] = _index_within_event(o["_event"])
+    return o
+
+
+MUON_STATION_PT = np.array([2.5, 3.5, 4.5, 5.5])  # minimal momentum to reach muon station 1..4
+MUON_TYPE_REAL = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5)  # global, tracker, standalone, PF
+MUON_TYPE_PUNCH_THROUGH = 1 << 2  # tracker only
+
+
+def _muons(c: dict, rng) -> dict[str, np.ndarray]:
+    """Muon objects: real muons, plus charged hadrons punching through to the first muon station."""
+    true_mu = np.abs(c["_true_id"]) == 13
+    pt, eta = c["pfCand_pt"], c["pfCand_eta"]
+    u = rng.uniform(size=len(pt))
+    sel = c["_tracked"] & (pt > 3) & (np.abs(eta) < MUON_ETA) & ((true_mu & (u < 0.98)) | (~true_mu & (u < 0.005)))
+    o = _object_base(c, sel, "muon")
+    n = int(sel.sum())
+    real = true_mu[sel]
+    abseta = np.abs(o["muon_eta"])
+    p = o["muon_pt"] * np.cosh(o["muon_eta"])
+    reached = (p[:, None] > MUON_STATION_PT[None, :]) & (real[:, None] | (np.arange(4)[None, :] == 0))
+    regions = {"DT": abseta < 1.2, "CSC": abseta > 0.9, "RPC": abseta < 1.9, "GEM": np.zeros(n, bool),
+               "ME0": np.zeros(n, bool)}
+    max_hits = {"DT": (12, 12, 12, 8), "CSC": (24, 12, 12, 12), "RPC": (4, 4, 2, 2), "GEM": (0,) * 4, "ME0": (0,) * 4}
+    total_hits = np.zeros(n, int)
+    for det, region in regions.items():
+        for k in range(4):
+            present = reached[:, k] & region
+            matches = np.where(present, 1 + (rng.uniform(size=n) < 0.1), 0)
+            if det == "RPC":
+                matches = np.where(present & (rng.uniform(size=n) < 0.9), matches, 0)
+            hits = np.where(matches > 0, rng.binomial(max_hits[det][k], np.where(real, 0.85, 0.4)), 0)
+            o[f"muon_n_matches_{det}_{k + 1}"] = matches
+            o[f"muon_n_hits_{det}_{k + 1}"] = hits
+            total_hits += hits
+    o.update({
+        "muon_mass": np.full(n, 0.10566),
+        "muon_normalizedChi2": np.where(real, np.exp(rng.normal(0, 0.3, n)), np.exp(rng.normal(1.0, 0.5, n))),
+        "muon_numberOfValidHits": c["pfCand_nHits"][sel] + total_hits,
+        "muon_segmentCompatibility": np.where(real, rng.beta(10, 1.5, n), rng.beta(1.5, 4, n)),
+        "muon_caloCompatibility": np.where(real, rng.beta(8, 2, n), rng.beta(2, 5, n)),
+        "muon_pfEcalEnergy": np.where(real, rng.exponential(0.3, n), c["_ecal"][sel]),
+        "muon_type": np.where(real, MUON_TYPE_REAL, MUON_TYPE_PUNCH_THROUGH).astype(np.uint32),
+        "_real": real,
+    })
+    o["muon_index"] = _index_within_event(o["_event"])
+    return o

@@ -1,0 +1,61 @@
+"""Directory listing for local paths and XRootD (``root://``) URLs, so raw tuples may stay on EOS.
+
+uproot reads ``root://`` files itself (through fsspec-xrootd and the XRootD client); only listing a
+directory needs this module. Local paths go through ``os`` unchanged; remote ones through fsspec, whose
+``root`` protocol is the XRootD client's ``FileSystem.dirlist``. Remote results are full URLs, so they
+can be passed straight to ``tauml.io``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import fsspec
+
+from .errors import TaumlError
+from .io import is_remote
+
+
+def _filesystem(url: str):
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as err:  # no fsspec-xrootd, or a malformed URL
+        raise TaumlError(f"{url}: cannot access ({err})") from err
+
+
+def join(base: str | os.PathLike, *names: str) -> str:
+    base = str(base)
+    if not is_remote(base):
+        return os.path.join(base, *names)
+    return "/".join([base.rstrip("/"), *names])
+
+
+def isdir(path: str | os.PathLike) -> bool:
+    if not is_remote(path):
+        return os.path.isdir(path)
+    fs, inner = _filesystem(str(path))
+    try:
+        return fs.isdir(inner)
+    except OSError as err:
+        raise TaumlError(f"{path}: cannot access ({err})") from err
+
+
+def walk(top: str | os.PathLike) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` for paths and URLs: (directory, sub-directory names, file names), top-down; the
+    caller may prune the sub-directory list in place."""
+    if not is_remote(top):
+        yield from os.walk(top)
+        return
+    fs, inner = _filesystem(str(top))
+    try:
+        for root, dirs, files in fs.walk(inner):
+            yield fs.unstrip_protocol(root), dirs, files
+    except OSError as err:
+        raise TaumlError(f"{top}: cannot list ({err})") from err
+
+
+def subdirs(path: str | os.PathLike) -> list[str]:
+    """Sorted names of the directories directly inside ``path``."""
+    for _, dirs, _ in walk(path):
+        return sorted(dirs)
+    return []

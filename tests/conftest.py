@@ -1,0 +1,62 @@
+"""Shared fixtures."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+# events per process for `produced_tuples`: a few hundred candidates each, ~30 s of CPU for all of them
+PRODUCED_EVENTS = {"DYtautau": 400, "DYee": 200, "DYmumu": 200, "WJets": 200, "TT": 80, "QCD": 150,
+                   "ZprimeTauTau": 150, "ZprimeEE": 100}
+PRODUCED_SEED = 20260
+
+
+class ProducedTuples(Mapping):
+    """{process: Path} of small TauTuples made by the embedded producer, each on first use.
+
+    The files live in a directory shared by all pytest-xdist workers; a lock file makes sure each is produced
+    once, so workers can make different processes in parallel.
+    """
+
+    def __init__(self, directory: Path):
+        self._dir = directory
+
+    def __getitem__(self, process: str) -> Path:
+        if process not in PRODUCED_EVENTS:
+            raise KeyError(process)
+        path = self._dir / f"{process}.root"
+        lock = self._dir / f"{process}.lock"
+        while not path.exists():
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                time.sleep(0.2)
+                continue
+            os.close(fd)
+            try:
+                if not path.exists():
+                    from tauml.production import produce
+
+                    produce(process, PRODUCED_EVENTS[process], PRODUCED_SEED, path)
+            finally:
+                lock.unlink()
+        return path
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PRODUCED_EVENTS)
+
+    def __len__(self) -> int:
+        return len(PRODUCED_EVENTS)
+
+
+@pytest.fixture(scope="session")
+def produced_tuples(tmp_path_factory) -> ProducedTuples:
+    """Small TauTuples of every embedded process (see ``PRODUCED_EVENTS``), shared by all tests and workers."""
+    base = tmp_path_factory.getbasetemp()
+    # under pytest-xdist each worker has its own base directory inside the run's directory
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "produced_tuples"
+    shared.mkdir(exist_ok=True)
+    return ProducedTuples(shared)
