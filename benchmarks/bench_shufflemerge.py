@@ -4,7 +4,7 @@ Makes a step-1-like input (one tau type, several datasets, a pt × |eta| grid of
 each in a fresh process: a plain read + write of the same files into one output (the reference), and
 ShuffleMerge on the same input; repeated with every file 4× larger to show that the peak RSS stays flat.
 
-    python benchmarks/bench_shufflemerge.py --entries 12000 --work /tmp/bench_sm
+    python benchmarks/bench_shufflemerge.py --entries 6000 --buffer-mb 64 --work /tmp/bench_sm
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 PT = [20, 30, 40, 60, 100, 1000]
-ETA = [0.0, 0.575, 1.15, 1.725, 2.3]
-DATASETS = ("DYtautau", "ZprimeTauTau", "Embedded")
+ETA = [0.0, 1.15, 2.3]
+DATASETS = ("DYtautau", "ZprimeTauTau", "TT")
 
 
 def make_input(root: Path, entries: int, seed: int) -> None:
@@ -45,54 +45,66 @@ def make_input(root: Path, entries: int, seed: int) -> None:
     (root / "merge.cfg").write_text("".join(f"tau_{d}: dir={d} file=tau_.*\n" for d in DATASETS))
 
 
-def copy_all(root: Path, output: Path) -> int:
-    """The reference: read every bin file in chunks and write all entries, in file order, to one file."""
+def copy_all(root: Path, output: Path, block: int = 4096) -> int:
+    """The reference: read every bin file once and write all entries, in file order and in blocks of
+    ``block`` entries, with the same buffers and writer as ShuffleMerge."""
+    from tauml import columns, uproot_speedup
     from tauml.io import TreeWriter, iterate, open_tree, payload_branches, root_writer
 
+    uproot_speedup.apply()
     files = sorted(root.glob("*/*.root"))
     names = payload_branches(open_tree(files[0]))
+    pending, n_pending = [], 0
     with root_writer(output) as f:
         writer = TreeWriter(f)
         for path in files:
             for chunk in iterate(path, names):
-                writer.extend({n: chunk[n] for n in names})
+                pending.append(columns.from_awkward(chunk, path))
+                n_pending += len(chunk)
+                if n_pending >= block:
+                    writer.extend(columns.to_writer_arrays(columns.concatenate(pending)))
+                    pending, n_pending = [], 0
+        if pending:
+            writer.extend(columns.to_writer_arrays(columns.concatenate(pending)))
     return writer.entries
 
 
-def child(kind: str, root: Path, output: Path) -> None:
+def child(kind: str, root: Path, output: Path, buffer_mb: float) -> None:
     start = time.perf_counter()
     if kind == "copy":
         n = copy_all(root, output)
     else:
         from tauml.shufflemerge import shuffle_merge
         n = sum(shuffle_merge(root / "merge.cfg", root, output, PT, ETA, calc_weights=True,
-                              ensure_uniformity=True, progress=False, log=lambda m: None).values())
+                              ensure_uniformity=True, buffer_mb=buffer_mb, progress=False,
+                              log=lambda m: None).values())
     seconds = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"entries": n, "seconds": seconds, "rss_mb": rss_mb}))
 
 
-def measure(kind: str, root: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(root)],
+def measure(kind: str, root: Path, buffer_mb: float) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(root), "--buffer-mb", str(buffer_mb)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--entries", type=int, default=12000, help="entries of the smaller input")
+    p.add_argument("--entries", type=int, default=6000, help="entries of the smaller input")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_shufflemerge"))
+    p.add_argument("--buffer-mb", type=float, default=64, help="ShuffleMerge --buffer-mb (both inputs exceed it)")
     p.add_argument("--child", choices=("copy", "shuffle"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(args.child, args.work, args.work.parent / f"{args.work.name}_{args.child}.root")
+        child(args.child, args.work, args.work.parent / f"{args.work.name}_{args.child}.root", args.buffer_mb)
         return
     rows = []
     for factor in (1, 4):
         root = args.work / f"x{factor}"
         if not (root / "size_list.txt").exists():
             make_input(root, args.entries * factor, seed=1000 * factor)
-        copy, mix = measure("copy", root), measure("shuffle", root)
+        copy, mix = measure("copy", root, args.buffer_mb), measure("shuffle", root, args.buffer_mb)
         rows.append((factor, copy, mix))
         print(f"input x{factor}: {mix['entries']} entries | read+write {copy['entries'] / copy['seconds']:.0f} "
               f"entries/s, peak RSS {copy['rss_mb']:.0f} MB | ShuffleMerge {mix['entries'] / mix['seconds']:.0f} "

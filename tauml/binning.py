@@ -4,16 +4,13 @@ A tau candidate goes to ``<tauType>_pt_<ptLow>_eta_<etaLow>.root`` if it passes 
 new-DM finding, |dz| < 0.2, pt and |eta| inside the grid, a type by the §1 rule), otherwise to
 ``other.root``; a candidate whose (run, lumi, evt, jet_index, tau_index) repeats an earlier one is dropped.
 Every input branch is carried through with its type. The reader streams chunks, the bins are written by
-``BinSink`` objects (one per writer process with ``n_threads > 1``) that buffer entries so that each
-bin file gets few, large baskets. The output directory appears only when everything succeeded.
+``tauml.binsink.BinSink`` objects (one per writer process with ``n_threads > 1``). The output directory appears only when everything succeeded.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import os
-import queue
 import re
 import shutil
 import sys
@@ -24,19 +21,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import columns, uproot_speedup
+from . import columns
+from .binsink import BUFFER_BYTES, DEFAULT_COMPRESSION, FLUSH_BYTES, BinSink, ProcessSinks
 from .dedup import KEY, find_duplicates
 from .errors import TaumlError
 from .io import TreeWriter, atomic_path, iterate, open_file, open_tree, payload_branches, require_branches, root_writer
 from .schema import SUMMARY_TREE, TAU_TYPE_BRANCHES, TREE, TauType, tau_type
 
-uproot_speedup.apply()
-
 DEFAULT_PT_BINS = (20., 25., 30., 35., 40., 45., 50., 55., 60., 70., 80., 90., 100., 120., 140., 160., 180., 200.,
                    225., 250., 275., 300., 350., 400., 450., 500., 600., 700., 800., 900., 1000.)
 DEFAULT_ETA_BINS = (0., 0.575, 1.15, 1.725, 2.3)
 DEFAULT_FILE_PATTERN = r"^.*\.root$"
-DEFAULT_COMPRESSION = ("LZ4", 4)
 DEFAULT_STEP = "64 MB"
 MAX_DZ = 0.2
 SELECTION_BRANCHES = ("tau_index", "tau_decayModeFindingNewDMs", "tau_dz")
@@ -123,136 +118,20 @@ def find_input_files(input_dirs: Iterable, pattern: str = DEFAULT_FILE_PATTERN, 
     return sorted(found)
 
 
-class BinSink:
-    """Writes the bin files it is given entries for, buffering them so that files get few, large baskets.
-
-    A bin is written once ``flush_bytes`` are buffered for it; while more than ``budget_bytes`` are
-    buffered in all, the largest bin is written. Empty bins never create a file.
-    """
-
-    def __init__(self, directory: Path, grid: BinGrid, compression=DEFAULT_COMPRESSION,
-                 flush_bytes: int = 48 << 20, budget_bytes: int = 384 << 20):
-        self._dir, self._grid, self._compression = Path(directory), grid, compression
-        self._flush_bytes, self._budget_bytes = flush_bytes, budget_bytes
-        self._pending: dict[int, list[columns.Chunk]] = {}
-        self._pending_bytes: dict[int, int] = {}
-        self._writers: dict[int, TreeWriter] = {}
-        self._files = contextlib.ExitStack()
-
-    def add(self, bins: np.ndarray, bounds: np.ndarray, chunk: columns.Chunk) -> None:
-        """Entries ``bounds[i]:bounds[i+1]`` of ``chunk`` belong to bin ``bins[i]``."""
-        for index, start, stop in zip(bins.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-            part = columns.slice_copy(chunk, start, stop)
-            self._pending.setdefault(index, []).append(part)
-            self._pending_bytes[index] = self._pending_bytes.get(index, 0) + columns.chunk_nbytes(part)
-            if self._pending_bytes[index] >= self._flush_bytes:
-                self._flush(index)
-        while sum(self._pending_bytes.values()) > self._budget_bytes:
-            self._flush(max(self._pending_bytes, key=self._pending_bytes.get))
-
-    def _flush(self, index: int) -> None:
-        data = columns.concatenate(self._pending.pop(index))
-        del self._pending_bytes[index]
-        if index not in self._writers:
-            path = self._dir / self._grid.file_name(index)
-            self._writers[index] = TreeWriter(self._files.enter_context(root_writer(path, *self._compression)))
-        self._writers[index].extend(columns.to_writer_arrays(data))
-
-    def close(self) -> dict[str, int]:
-        """Write what is left; entries per file name."""
-        with self._files:
-            for index in sorted(self._pending):
-                self._flush(index)
-        return {self._grid.file_name(i): w.entries for i, w in self._writers.items()}
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._files.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-
-def _sink_main(inbox, outbox, args) -> None:
-    sink = BinSink(*args)
-    try:
-        while (message := inbox.get()) is not None:
-            sink.add(*message)
-        outbox.put(("ok", sink.close()))
-    except BaseException as err:  # reported to the reader, which raises it
-        sink.abort()
-        outbox.put(("error", str(err) if isinstance(err, TaumlError) else f"{type(err).__name__}: {err}"))
-
-
-class _ProcessSinks:
-    """``n`` BinSinks in child processes; each bin is owned by one of them, assigned at first sight to the
-    one with the fewest entries so far (deterministic, and the output does not depend on it)."""
-
-    def __init__(self, n: int, args):
-        ctx = multiprocessing.get_context("fork")
-        self._outbox = ctx.Queue()
-        self._inboxes = [ctx.Queue(maxsize=2) for _ in range(n)]
-        self._procs = [ctx.Process(target=_sink_main, args=(q, self._outbox, args), daemon=True)
-                       for q in self._inboxes]
-        for p in self._procs:
-            p.start()
-        self._owner: dict[int, int] = {}
-        self._load = [0] * n
-
-    def add(self, bins: np.ndarray, bounds: np.ndarray, chunk: columns.Chunk) -> None:
-        counts = np.diff(bounds)
-        for index, count in zip(bins.tolist(), counts.tolist()):
-            if index not in self._owner:
-                self._owner[index] = int(np.argmin(self._load))
-            self._load[self._owner[index]] += count
-        owner = np.array([self._owner[i] for i in bins.tolist()], np.intp)
-        entry_owner = np.repeat(owner, counts)
-        for w, inbox in enumerate(self._inboxes):
-            mine = owner == w
-            if not mine.any():
-                continue
-            sub_bounds = np.concatenate([[0], np.cumsum(counts[mine])])
-            self._send(w, (bins[mine], sub_bounds, columns.take(chunk, np.flatnonzero(entry_owner == w))))
-
-    def _send(self, w: int, message) -> None:
-        while True:
-            try:
-                self._inboxes[w].put(message, timeout=1)
-                return
-            except queue.Full:
-                if not self._procs[w].is_alive():
-                    self._raise_reported()
-                    raise TaumlError("a writer process died")
-
-    def _raise_reported(self) -> None:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                status, value = self._outbox.get(timeout=1)
-                if status == "error":
-                    raise TaumlError(value)
-
-    def close(self) -> dict[str, int]:
-        for inbox in self._inboxes:
-            inbox.put(None)
-        counts: dict[str, int] = {}
-        for _ in self._procs:
-            status, value = self._outbox.get()
-            if status == "error":
-                raise TaumlError(value)
-            counts.update(value)
-        for p in self._procs:
-            p.join()
-        return counts
-
-    def abort(self) -> None:
-        for p in self._procs:
-            if p.is_alive():
-                p.kill()
-            p.join()
-
-
 @dataclass
 class SplitResult:
     entries: int = 0
     duplicates: int = 0
     files: dict[str, int] = field(default_factory=dict)  # output file name -> entries (summary.root excluded)
+
+
+def _check_replaceable(output: Path) -> None:
+    """An existing output is replaced only if it is a CreateBinnedTuples output (protects a mistyped --output)."""
+    if not output.exists():
+        return
+    if not output.is_dir() or any(not (BIN_FILE.match(p.name) or p.name in (OTHER_FILE, SUMMARY_FILE))
+                                  for p in output.iterdir()):
+        raise TaumlError(f"{output}: exists and is not a CreateBinnedTuples output; not replacing it")
 
 
 def _check_inputs(files: list[str]) -> tuple[list[str], int]:
@@ -329,13 +208,15 @@ def create_binned_tuples(output, input_dirs: Iterable, pt_bins=DEFAULT_PT_BINS, 
     files = find_input_files(input_dirs, file_name_pattern, exclude_list, exclude_dir_list)
     names, total = _check_inputs(files)
     output = Path(output)
+    _check_replaceable(output)
     result = SplitResult()
     with atomic_path(output) as tmp:
         tmp.mkdir()
         duplicates = find_duplicates(files, tmp / ".keys", total_entries=total)
         (tmp / ".keys").rmdir()
-        sink_args = (tmp, grid, tuple(compression))
-        sink = _ProcessSinks(n_threads, sink_args) if n_threads > 1 else BinSink(*sink_args)
+        budget = BUFFER_BYTES // n_threads
+        sink_args = (tmp, grid, tuple(compression), min(FLUSH_BYTES, budget // 4), budget)
+        sink = ProcessSinks(n_threads, sink_args) if n_threads > 1 else BinSink(*sink_args)
         try:
             _split(files, names, duplicates, grid, sink, step_size, total, result)
             result.files = sink.close()

@@ -89,13 +89,24 @@ def take(chunk: Chunk, index: np.ndarray) -> Chunk:
 def slice_copy(chunk: Chunk, start: int, stop: int) -> Chunk:
     """Entries ``start:stop`` as buffers of their own (so the source chunk can be freed)."""
     out: Chunk = {}
+    for key, value in slice_view(chunk, start, stop).items():
+        if isinstance(value, Collection):
+            out[key] = Collection(value.offsets, {name: c.copy() for name, c in value.contents.items()})
+        else:
+            out[key] = value.copy()
+    return out
+
+
+def slice_view(chunk: Chunk, start: int, stop: int) -> Chunk:
+    """Entries ``start:stop``, sharing the buffers of ``chunk`` (offsets are rebased)."""
+    out: Chunk = {}
     for key, value in chunk.items():
         if not isinstance(value, Collection):
-            out[key] = value[start:stop].copy()
+            out[key] = value[start:stop]
             continue
         lo, hi = value.offsets[start], value.offsets[stop]
         out[key] = Collection(value.offsets[start:stop + 1] - lo,
-                              {name: c[lo:hi].copy() for name, c in value.contents.items()})
+                              {name: c[lo:hi] for name, c in value.contents.items()})
     return out
 
 
@@ -139,3 +150,42 @@ def signature(chunk: Chunk) -> dict[str, object]:
     return {key: (value.dtype.str if not isinstance(value, Collection)
                   else tuple((n, c.dtype.str) for n, c in value.contents.items()))
             for key, value in chunk.items()}
+
+
+def write_record(sink, chunk: Chunk) -> None:
+    """Append ``chunk`` to a binary spill file: entry and element counts, then every buffer in order."""
+    sizes = [chunk_length(chunk)] + [int(v.offsets[-1]) for v in chunk.values() if isinstance(v, Collection)]
+    sink.write(np.array(sizes, np.int64).tobytes())
+    for value in chunk.values():
+        if isinstance(value, Collection):
+            sink.write(np.ascontiguousarray(value.offsets))
+            for content in value.contents.values():
+                sink.write(np.ascontiguousarray(content))
+        else:
+            sink.write(np.ascontiguousarray(value))
+
+
+def read_records(data, layout: dict[str, object]) -> list[Chunk]:
+    """The chunks of a spill file; ``layout`` is the ``signature`` of the chunks written."""
+    n_collections = sum(isinstance(v, tuple) for v in layout.values())
+    chunks, pos = [], 0
+
+    def take_array(dtype, count):
+        nonlocal pos
+        array = np.frombuffer(data, dtype, count, pos)
+        pos += array.nbytes
+        return array
+
+    while pos < len(data):
+        n, *elements = take_array(np.int64, 1 + n_collections).tolist()
+        elements = iter(elements)
+        chunk: Chunk = {}
+        for key, kind in layout.items():
+            if isinstance(kind, tuple):
+                offsets = take_array(np.int64, n + 1)
+                m = next(elements)
+                chunk[key] = Collection(offsets, {name: take_array(np.dtype(dt), m) for name, dt in kind})
+            else:
+                chunk[key] = take_array(np.dtype(kind), n)
+        chunks.append(chunk)
+    return chunks

@@ -4,7 +4,7 @@ Plan first, then stream. The plan fixes, before any entry is read, how many entr
 cfg entry's files in one (tau type, pt, |eta|) bin) contributes: the bin's size N_b = min(max occupancy,
 available) is split among its sources by weight (water-filling, spec §4 step 2). Item k of a stream with
 quota q gets the time (k + u)/q, with u uniform from a counter-based hash of (seed, stream, k); sorting by
-time interleaves all streams evenly, so any W consecutive output entries hold each stream W·q/N ± 1 times.
+time interleaves all streams evenly, so any W consecutive output entries hold each stream about W·q/N ± 1 times.
 The stream then reads random pieces of its files in the order the timeline needs them and shuffles each
 piece (``tauml.mixstream``); memory stays at one piece per stream plus one output block.
 """
@@ -36,13 +36,18 @@ MODES = ("MergeAll", "MergePerEntry")
 _BIN_NAME = re.compile(r"(?P<type>[a-z_]+?)_pt_(?P<pt>[-+0-9.eE]+)_eta_(?P<eta>[-+0-9.eE]+)")
 
 
+def cell_name(pt_low: float, eta_low: float) -> str:
+    """``pt_20_eta_0.000``: pt with 0 decimals, |eta| with 3, as CreateBinnedTuples names its files."""
+    return f"pt_{pt_low:.0f}_eta_{eta_low:.3f}"
+
+
 def bin_name(tau_type: TauType | int, pt_low: float, eta_low: float) -> str:
-    """``tau_pt_20_eta_0.000``: pt with 0 decimals, |eta| with 3, as CreateBinnedTuples names its files."""
-    return f"{TauType(tau_type).name}_pt_{pt_low:.0f}_eta_{eta_low:.3f}"
+    """``tau_pt_20_eta_0.000``: the bin file name (without ``.root``) of a tau type and grid cell."""
+    return f"{TauType(tau_type).name}_{cell_name(pt_low, eta_low)}"
 
 
 def parse_bin_name(stem: str) -> tuple[TauType, float, float]:
-    """``emb_tau_pt_20_eta_0.000`` -> (TauType.emb_tau, 20.0, 0.0); TaumlError if it is not a bin name."""
+    """``emb_tau_pt_20_eta_0.000`` -> (TauType.emb_tau, 20.0, 0.0); ValueError if it is not a bin name."""
     m = _BIN_NAME.fullmatch(stem)
     if not m or m.group("type") not in TauType.__members__:
         raise ValueError(f"'{stem}' is not '<tauType>_pt_<ptLow>_eta_<etaLow>'")

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tauml.production import produce
+
 # events per process for `produced_tuples`: a few hundred candidates each, ~30 s of CPU for all of them
-PRODUCED_EVENTS = {"DYtautau": 400, "DYee": 200, "DYmumu": 200, "WJets": 200, "TT": 80, "QCD": 150,
+PRODUCED_EVENTS = {"DYtautau": 300, "DYee": 200, "DYmumu": 200, "WJets": 200, "TT": 80, "QCD": 150,
                    "ZprimeTauTau": 150, "ZprimeEE": 100}
 PRODUCED_SEED = 20260
+STALE_LOCK_SECONDS = 600
 
 
 class ProducedTuples(Mapping):
@@ -33,13 +36,16 @@ class ProducedTuples(Mapping):
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
+                try:
+                    if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:  # its worker died
+                        lock.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    continue
                 time.sleep(0.2)
                 continue
             os.close(fd)
             try:
                 if not path.exists():
-                    from tauml.production import produce
-
                     produce(process, PRODUCED_EVENTS[process], PRODUCED_SEED, path)
             finally:
                 lock.unlink()

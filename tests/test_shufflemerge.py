@@ -134,6 +134,19 @@ def test_weights_and_occupancy(mixed_inputs, tmp_path):
     assert (a["sampleType"] == SampleType.MC).all()
 
 
+def test_coarser_grid_merges_bin_files(mixed_inputs, tmp_path):
+    """A bin file joins the bin that holds its lower edges: one pt × |eta| bin takes every file."""
+    root, made = mixed_inputs
+    (tmp_path / "in").symlink_to(root / "in")
+    out = tmp_path / "coarse.root"
+    assert shuffle_merge(tmp_path, MIX_CFG, out, "--pt-bins", "20, 1000", "--eta-bins", "0, 2.3",
+                         "--calc-weights", "true") == 0
+    a = read(out, ["evt", "trainingWeight"])
+    assert len(a["evt"]) == sum(n for _, _, n in made.values())
+    tau = np.isin((a["evt"] - 1) // EVT_STRIDE, [s for s, (_, name, _) in made.items() if name.startswith("tau")])
+    assert np.allclose(a["trainingWeight"][tau], 1 / (2 * 1750)) and np.allclose(a["trainingWeight"][~tau], 1 / (2 * 2700))
+
+
 def test_water_fill_rounds():
     # weights (2, 1, 1), sizes (100, 10, 50), 120 to give: round 1 gives 60, 10, 30; round 2 splits the
     # remaining 20 by 2:1 among the two sources with spare: ceil(13.3) = 14, then the 6 left

@@ -16,7 +16,7 @@ TAU_MASS = 1.77686
 ISO_CONE = 0.5
 ISO_CONE_03 = 0.3
 PU_CONE = 0.8
-MIN_STRIP_PT = 2.5
+MIN_STRIP_PT = 1.0
 MAX_CHARGED = 5
 ECAL_RADIUS, ECAL_Z = 129.0, 317.0
 # decay mode -> (charged hadrons, strips)

@@ -11,6 +11,7 @@ import numpy as np
 from uproot.writing.identify import to_TAxis, to_TH1x, to_TH2x
 
 from ..errors import TaumlError
+from ..io import open_file
 
 # fine edges must meet coarse ones to this precision (the original allowed ~2 machine epsilons of the edge)
 EDGE_TOLERANCE = 1e-9
@@ -159,7 +160,6 @@ def not_valid_hist(n: int):
 
 def read_hist2d(path, name: str, file=None) -> Hist2D | None:
     """TH2 ``name`` of a ROOT file as a Hist2D, or None if the file has no such key."""
-    from ..io import open_file
     f = file if file is not None else open_file(path)
     if name not in f:
         return None

@@ -1,0 +1,82 @@
+"""A tiny production + binning chain in its own working directory, run by Snakemake through a profile.
+
+The workflow is the repository's Snakefile; the working directory gets ``config/`` (links to the
+repository's files, so the config's relative paths resolve) and ``tiny.yaml``: the default config with two
+small datasets and three bins, also as ``config/config.yaml``.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import uproot
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DATASETS = {
+    "DYtautau": {"process": "DYtautau", "events_per_job": 40, "jobs": 2, "seed": 11},
+    "QCD": {"process": "QCD", "events_per_job": 40, "jobs": 1, "seed": 21},
+}
+TARGETS = ["results/tuples/size_list.txt"]
+RUN_DEPENDENT = {"exeTime"}  # summary tree: the wall time a job took
+
+
+def make_workdir(path: Path, datasets=DATASETS) -> Path:
+    (path / "config").mkdir(parents=True)
+    for entry in (REPO / "config").iterdir():
+        if entry.name != "config.yaml":
+            (path / "config" / entry.name).symlink_to(entry)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(output_dir="results", datasets=datasets)
+    config["binning"].update(pt_bins=[20, 50, 1000], eta_bins=[0, 1.5, 2.3], n_threads=1)
+    # also the Snakefile's own configfile, or Snakemake would merge the default datasets into these
+    for name in ("config/config.yaml", "tiny.yaml"):
+        (path / name).write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "tiny.yaml"), *args]
+    proc = subprocess.run(cmd, cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def root_outputs(workdir: Path) -> list[str]:
+    """Relative paths of the chain's ROOT files (temporary names excluded)."""
+    top = workdir / "results"
+    return sorted(str(p.relative_to(top)) for p in top.rglob("*.root") if not p.name.startswith("."))
+
+
+def arrays(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every tree of a ROOT file as numpy arrays (jagged branches as object arrays)."""
+    with uproot.open(path) as f:
+        return {name: f[name].arrays(library="np") for name in f.keys(cycle=False)
+                if isinstance(f[name], uproot.TTree)}
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    files = root_outputs(a)
+    assert files == root_outputs(b) and files
+    for rel in files:
+        trees_a, trees_b = arrays(a / "results" / rel), arrays(b / "results" / rel)
+        assert trees_a.keys() == trees_b.keys(), rel
+        for tree, branches in trees_a.items():
+            assert branches.keys() == trees_b[tree].keys(), (rel, tree)
+            for name, values in branches.items():
+                if name in RUN_DEPENDENT:
+                    continue
+                other = trees_b[tree][name]
+                assert len(values) == len(other), (rel, tree, name)
+                if values.dtype == object:
+                    assert all(np.array_equal(x, y) for x, y in zip(values, other)), (rel, tree, name)
+                else:
+                    assert np.array_equal(values, other), (rel, tree, name)
+    for txt in ("tuples/size_list.txt",):
+        assert (a / "results" / txt).read_text() == (b / "results" / txt).read_text()
