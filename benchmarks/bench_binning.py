@@ -6,10 +6,10 @@ writes 552-branch random TauTuples (tauml.testing) of 10,000 entries per file un
 Step 2, measurement:
     python benchmarks/bench_binning.py measure --dir /tmp/bench_binning/raw --work /tmp/bench_binning/out --n-threads 2
 runs, each in a child process: (a) the read limit, every payload branch of every file read with uproot in
-chunks of the split's size; (b) CreateBinnedTuples with the README bins; (c) CreateBinnedTuples on one
-file cut to 500 entries, which costs almost only the per-bin-file overhead (creating ~480 files with 552
-branches each). Peak RSS is sampled over the whole process tree (sum over processes) and reported with the
-largest single process.
+chunks of the split's size; (b) CreateBinnedTuples (README bins unless --pt-bins/--eta-bins); (c)
+CreateBinnedTuples on one file cut to 500 entries, which costs almost only the per-bin-file overhead
+(creating ~480 files with 552 branches each). Peak RSS is sampled over the whole process tree (sum over
+processes) and reported with the largest single process.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def cut(source: str, target: Path, n: int) -> None:
     write_tree(target, {k: arrays[k] for k in arrays.fields})
 
 
-def measure(directory: Path, work: Path, n_threads: int) -> None:
+def measure(directory: Path, work: Path, n_threads: int, bins: list[str]) -> None:
     from tauml.binning import DEFAULT_STEP
     from tauml.io import open_tree
 
@@ -103,14 +103,15 @@ def measure(directory: Path, work: Path, n_threads: int) -> None:
 
     read_s, read_rss, _ = timed(me + ["read", "--dir", str(directory)])
     split_s, split_rss, split_max = timed(["CreateBinnedTuples", "--output", str(work / "split"), "--input-dir",
-                                           str(directory), "--n-threads", str(n_threads)])
+                                           str(directory), "--n-threads", str(n_threads), *bins])
     cut(files[0], work / "small" / "small.root", 500)
     small_s, _, _ = timed(["CreateBinnedTuples", "--output", str(work / "small_split"), "--input-dir",
-                           str(work / "small"), "--n-threads", str(n_threads)])
+                           str(work / "small"), "--n-threads", str(n_threads), *bins])
     n_out = len(list((work / "split").glob("*.root")))
     out_mb = sum(p.stat().st_size for p in (work / "split").glob("*.root")) / 1e6
 
-    print(f"input: {len(files)} files, {entries} entries, {mb:.0f} MB (step {DEFAULT_STEP}, n_threads {n_threads})")
+    print(f"input: {len(files)} files, {entries} entries, {mb:.0f} MB (step {DEFAULT_STEP}, n_threads {n_threads}, "
+          f"bins {' '.join(bins) or 'README'})")
     print(f"read limit (uproot, all branches): {read_s:.1f} s, {entries / read_s:.0f} entries/s, "
           f"{mb / read_s:.1f} MB/s, peak RSS {read_rss / 1024:.0f} MB")
     print(f"CreateBinnedTuples: {split_s:.1f} s, {entries / split_s:.0f} entries/s, {mb / split_s:.1f} MB/s, "
@@ -132,13 +133,17 @@ def main() -> None:
     m.add_argument("--dir", type=Path, required=True)
     m.add_argument("--work", type=Path, required=True)
     m.add_argument("--n-threads", type=int, default=2)
+    m.add_argument("--pt-bins", help="default: the README's (30 pt bins)")
+    m.add_argument("--eta-bins", help="default: the README's (4 |eta| bins)")
     r = sub.add_parser("read")
     r.add_argument("--dir", type=Path, required=True)
     args = p.parse_args()
     if args.what == "generate":
         generate(args.dir, args.gb, args.per_file)
     elif args.what == "measure":
-        measure(args.dir, args.work, args.n_threads)
+        bins = [x for flag, value in (("--pt-bins", args.pt_bins), ("--eta-bins", args.eta_bins)) if value
+                for x in (flag, value)]
+        measure(args.dir, args.work, args.n_threads, bins)
     else:
         from tauml.binning import DEFAULT_STEP
 

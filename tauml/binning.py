@@ -4,7 +4,8 @@ A tau candidate goes to ``<tauType>_pt_<ptLow>_eta_<etaLow>.root`` if it passes 
 new-DM finding, |dz| < 0.2, pt and |eta| inside the grid, a type by the §1 rule), otherwise to
 ``other.root``; a candidate whose (run, lumi, evt, jet_index, tau_index) repeats an earlier one is dropped.
 Every input branch is carried through with its type. The reader streams chunks, the bins are written by
-``tauml.binsink.BinSink`` objects (one per writer process with ``n_threads > 1``). The output directory appears only when everything succeeded.
+``tauml.binsink.BinSink`` objects (one per writer process with ``n_threads > 1``). The output directory
+appears only when everything succeeded.
 """
 from __future__ import annotations
 

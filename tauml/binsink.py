@@ -39,10 +39,10 @@ class BinSink:
     """Writes the bin files it is given entries for, so that every file gets few, large baskets.
 
     ``grid.file_name(index)`` names the file of bin ``index``. Each uproot ``extend`` of a 552-branch tree
-    costs ~0.1 s whatever its size, so entries wait until a bin has ``flush_bytes``. Waiting entries stay in memory (views of the received chunks) until those chunks add up
-    to ``budget_bytes``; then they are appended to per-bin spill files (raw buffers, read back once when the
-    bin is written). Memory is bounded by the budget, the spill by bins × ``flush_bytes``. Empty bins never
-    create a file.
+    costs ~0.1 s whatever its size, so entries wait until a bin has ``flush_bytes``. Waiting entries stay in
+    memory (views of the received chunks) until those chunks add up to ``budget_bytes``; then they are
+    appended to per-bin spill files (raw buffers, read back once when the bin is written). Memory is bounded
+    by the budget, the spill by bins × ``flush_bytes``. Empty bins never create a file.
     """
 
     def __init__(self, directory: Path, grid, compression=DEFAULT_COMPRESSION,

@@ -1,6 +1,7 @@
 """Two speed-ups for writing TTrees with many branches through uproot (5.7).
 
-1. ``apply()`` removes a quadratic cost from uproot's TTree writer.
+1. ``apply()`` removes a quadratic cost from uproot's TTree writer, and reuses the metadata of a new, empty
+   tree when an identical one was built before (a dataset's ~480 bin files all start alike).
 
 ``uproot.writing._cascadetree.Tree._build_out`` serialises the TTree metadata into a list of byte
 chunks and, for every branch, recomputes the total length of the whole list so far. With 552 branches
@@ -75,6 +76,45 @@ def _patched_source() -> str | None:
     return _NBYTES.sub("out.nbytes", source)
 
 
+# What _build_out reads of each branch (besides the basket arrays) and what it records in it.
+_DATUM_INPUTS = ("kind", "fName", "fTitle", "dtype", "shape", "fBasketSize", "fEntryOffsetLen", "fFirstEntry",
+                 "fOffset", "fSplitLevel", "fTotBytes", "fZipBytes")
+_DATUM_OUTPUTS = ("metadata_start", "basket_metadata_start", "tleaf_reference_number", "tleaf_special_struct")
+_EMPTY_TREES: dict = {}
+
+
+def _fingerprint(tree) -> tuple:
+    rows = []
+    for d in tree._branch_data:
+        counter = d.get("counter")
+        rows.append((tuple(repr(d.get(k)) for k in _DATUM_INPUTS), None if counter is None else counter["fName"],
+                     *(d[k].tobytes() if k in d else None for k in ("fBasketBytes", "fBasketEntry", "fBasketSeek"))))
+    return (tree._name, tree._title, repr(sorted(tree._metadata.items())), tree._basket_capacity, tuple(rows))
+
+
+def _caching(build_out):
+    """``build_out`` that reuses the result for a tree without entries identical to one built before."""
+
+    def _build_out(self):
+        if self._num_entries or self._num_baskets:
+            return build_out(self)
+        key = _fingerprint(self)
+        if key not in _EMPTY_TREES:
+            out = build_out(self)
+            outputs = [{k: d[k] for k in _DATUM_OUTPUTS if k in d} for d in self._branch_data]
+            if len(_EMPTY_TREES) >= 8:
+                _EMPTY_TREES.clear()
+            _EMPTY_TREES[key] = (tuple(out), outputs, self._metadata_start)
+            return out
+        out, outputs, metadata_start = _EMPTY_TREES[key]
+        for d, recorded in zip(self._branch_data, outputs):
+            d.update(recorded)
+        self._metadata_start = metadata_start
+        return list(out)
+
+    return _build_out
+
+
 def apply() -> bool:
     """Patch ``Tree._build_out`` once; True if the fast version is in place."""
     if _cascadetree.Tree._build_out is not ORIGINAL_BUILD_OUT:
@@ -85,7 +125,7 @@ def apply() -> bool:
     namespace: dict = {}
     scope = dict(vars(_cascadetree), _TallyList=TallyList)
     exec(compile(source, _cascadetree.__file__, "exec"), scope, namespace)  # noqa: S102 - uproot's own code
-    _cascadetree.Tree._build_out = namespace["_build_out"]
+    _cascadetree.Tree._build_out = _caching(namespace["_build_out"])
     return True
 
 

@@ -9,7 +9,7 @@ from itertools import combinations
 
 import numpy as np
 
-from .detector import PV_RESOLUTION, PFType, track_resolution
+from .geometry import PV_RESOLUTION, PFType, track_resolution
 from .kinematics import delta_phi, delta_r, eta_phi_mass
 
 TAU_MASS = 1.77686

@@ -12,7 +12,8 @@ from ..io import schema_defaults
 from ..schema import SampleType, branches, collections
 from . import jets as jetalg
 from . import taureco, truth
-from .detector import PV_RESOLUTION, Reco
+from .detector import Reco
+from .geometry import PV_RESOLUTION
 from .generator import Particles
 from .kinematics import delta_r, from_pt_eta_phi
 
