@@ -84,8 +84,8 @@ def child(kind: str, root: Path, output: Path, buffer_mb: float) -> None:
 
 
 def measure(kind: str, root: Path, buffer_mb: float) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, "--work", str(root), "--buffer-mb", str(buffer_mb)],
-                         check=True, capture_output=True, text=True).stdout
+    command = [sys.executable, __file__, "--child", kind, "--work", str(root), "--buffer-mb", str(buffer_mb)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.splitlines()[-1])
 
 
@@ -106,10 +106,10 @@ def main() -> None:
             make_input(root, args.entries * factor, seed=1000 * factor)
         copy, mix = measure("copy", root, args.buffer_mb), measure("shuffle", root, args.buffer_mb)
         rows.append((factor, copy, mix))
-        print(f"input x{factor}: {mix['entries']} entries | read+write {copy['entries'] / copy['seconds']:.0f} "
-              f"entries/s, peak RSS {copy['rss_mb']:.0f} MB | ShuffleMerge {mix['entries'] / mix['seconds']:.0f} "
-              f"entries/s, peak RSS {mix['rss_mb']:.0f} MB | ratio {mix['entries'] / mix['seconds'] / (copy['entries'] / copy['seconds']):.2f}",
-              flush=True)
+        ref_rate, mix_rate = copy["entries"] / copy["seconds"], mix["entries"] / mix["seconds"]
+        print(f"input x{factor}: {mix['entries']} entries | read+write {ref_rate:.0f} entries/s, peak RSS "
+              f"{copy['rss_mb']:.0f} MB | ShuffleMerge {mix_rate:.0f} entries/s, peak RSS {mix['rss_mb']:.0f} MB | "
+              f"ratio {mix_rate / ref_rate:.2f}", flush=True)
     (_, _, small), (_, _, large) = rows
     print(f"peak RSS ShuffleMerge x4 / x1: {large['rss_mb'] / small['rss_mb']:.2f}")
 

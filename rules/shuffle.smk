@@ -30,7 +30,7 @@ def shufflemerge_flags(step):
         f"--pt-bins '{_edges(step, 'pt_bins')}' --eta-bins '{_edges(step, 'eta_bins')}'"
         f" --calc-weights {str(s['calc_weights']).lower()} --ensure-uniformity {str(s['ensure_uniformity']).lower()}"
         f" --max-bin-occupancy {s['max_bin_occupancy']} --disabled-branches '{s['disabled_branches']}'"
-        f" --seed {SHUFFLE['seed']} --buffer-mb {SHUFFLE['buffer_mb']} --no-progress"
+        f" --seed {SHUFFLE['seed']} --buffer-mb {SHUFFLE['buffer_mb']}"
     )
 
 

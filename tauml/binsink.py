@@ -21,6 +21,7 @@ uproot_speedup.apply()
 DEFAULT_COMPRESSION = ("LZ4", 4)
 BUFFER_BYTES = 256 << 20  # entries waiting in memory, over all writer processes
 FLUSH_BYTES = 32 << 20  # a bin with this much waiting is written
+EARLY_FLUSH_BYTES = 1 << 20  # an idle writer process writes its largest bin if it has this much waiting
 
 
 @contextlib.contextmanager
@@ -95,6 +96,14 @@ class BinSink:
             self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self._compression)))
         self._writers[index].extend(columns.to_writer_arrays(columns.concatenate(parts)))
 
+    def write_largest(self, min_bytes: int) -> bool:
+        """Write the bin with the most entries waiting, if it has at least ``min_bytes``."""
+        index = max(self._waiting_bytes, key=self._waiting_bytes.get, default=None)
+        if index is None or self._waiting_bytes[index] < min_bytes:
+            return False
+        self._flush(index)
+        return True
+
     def close(self) -> dict[str, int]:
         """Write what is left; entries per file name."""
         with self._files:
@@ -109,10 +118,20 @@ class BinSink:
         shutil.rmtree(self._spill_dir, ignore_errors=True)
 
 
+def _next_message(inbox, sink: BinSink):
+    """The next message; while none is waiting, the writer uses the time to write its largest bin."""
+    while True:
+        try:
+            return inbox.get_nowait()
+        except queue.Empty:
+            if not sink.write_largest(EARLY_FLUSH_BYTES):
+                return inbox.get()
+
+
 def _sink_main(inbox, outbox, args) -> None:
     sink = BinSink(*args)
     try:
-        while (message := inbox.get()) is not None:
+        while (message := _next_message(inbox, sink)) is not None:
             sink.add(*message)
         outbox.put(("ok", sink.close()))
     except BaseException as err:  # reported to the reader, which raises it
@@ -122,7 +141,8 @@ def _sink_main(inbox, outbox, args) -> None:
 
 class ProcessSinks:
     """``n`` BinSinks in child processes; each bin is owned by one of them, assigned at first sight to the
-    one with the fewest entries so far (deterministic, and the output does not depend on it)."""
+    one with the fewest entries so far (deterministic, and the output does not depend on it). A writer that
+    waits for the reader writes bins early, so that less is left for the end."""
 
     def __init__(self, n: int, args):
         ctx = multiprocessing.get_context("fork")

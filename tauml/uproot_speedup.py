@@ -130,12 +130,17 @@ def apply() -> bool:
 
 
 class WriteBackFile:
-    """A write-mostly file: contiguous writes are collected and written with one ``pwrite``."""
+    """A write-mostly file for uproot: appends are collected in one buffer, rewrites of earlier bytes (file
+    header, directory, tree metadata: the same few places again and again) are kept as patches; both go to
+    disk with ``pwrite`` when the buffer is full, on ``flush`` or on ``close``."""
+
+    MAX_PATCHES = 64
 
     def __init__(self, path, flush_bytes: int = 8 << 20):
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self._pos = self._start = self._size = 0
         self._buffer = bytearray()
+        self._patches: dict[tuple[int, int], bytes] = {}  # (offset, length) -> bytes, all before the buffer
         self._flush_bytes = flush_bytes
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
@@ -152,12 +157,25 @@ class WriteBackFile:
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        if self._pos != self._start + len(self._buffer) or len(self._buffer) >= self._flush_bytes:
+        pos, n = self._pos, len(view)
+        end = self._start + len(self._buffer)
+        if self._start <= pos and pos + n <= end:
+            self._buffer[pos - self._start:pos - self._start + n] = view
+        elif pos == end and len(self._buffer) < self._flush_bytes:
+            self._buffer += view
+        elif pos + n <= self._start and self._can_patch(pos, n):
+            self._patches[pos, n] = bytes(view)
+        else:
             self.flush()
-            self._start = self._pos
-        self._buffer += view
-        self._pos += len(view)
-        return len(view)
+            self._start = pos
+            self._buffer += view
+        self._pos = pos + n
+        return n
+
+    def _can_patch(self, pos: int, n: int) -> bool:
+        if (pos, n) in self._patches:
+            return True
+        return len(self._patches) < self.MAX_PATCHES and all(pos + n <= q or q + m <= pos for q, m in self._patches)
 
     def flush(self) -> None:
         if self._buffer:
@@ -165,6 +183,10 @@ class WriteBackFile:
             self._size = max(self._size, self._start + len(self._buffer))
             self._start += len(self._buffer)
             self._buffer.clear()
+        for (pos, n), data in self._patches.items():
+            os.pwrite(self._fd, data, pos)
+            self._size = max(self._size, pos + n)
+        self._patches.clear()
 
     def read(self, size: int = -1) -> bytes:
         self.flush()

@@ -24,7 +24,6 @@ PROFILE = str(tiny_chain.REPO / "profiles" / "htcondor")
 STANDIN = str(tiny_chain.REPO / "tests" / "services" / "htcondor_standin")
 _SETTINGS = yaml.safe_load((Path(PROFILE) / "config.yaml").read_text())
 GROUPS = dict(item.split("=") for item in _SETTINGS["groups"])
-GROUP_COMPONENTS = {group: int(n) for group, n in (item.split("=") for item in _SETTINGS["group-components"])}
 
 
 def test_job_flavour_is_the_shortest_that_covers_the_runtime():
@@ -42,24 +41,6 @@ def test_no_storage_plugin_is_installed():
     from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
 
     assert StoragePluginRegistry().get_registered_plugins() == []
-
-
-def _job_resources(log: str) -> dict[str, dict[str, str]]:
-    """``{rule:wildcards: resources}`` of every job, as Snakemake printed them before submitting."""
-    jobs = {}
-    for block in re.split(r"\n(?=\s*(?:local)?(?:rule|checkpoint) \w+:\n)", log):
-        head = re.match(r"\s*(?:local)?(?:rule|checkpoint) (\w+):", block)
-        res = re.search(r"^\s*resources: (.*)$", block, re.M)
-        if not head or not res:
-            continue
-        wildcards = re.search(r"^\s*wildcards: (.*)$", block, re.M)
-        key = head[1] + (":" + wildcards[1].replace(" ", "") if wildcards else "")
-        values = dict(item.split("=", 1) for item in res[1].split(", "))
-        threads = re.search(r"^\s*threads: (\d+)$", block, re.M)
-        values["threads"] = threads[1] if threads else "1"
-        values["rule"] = head[1]
-        jobs[key] = values
-    return jobs
 
 
 def _members(args: str) -> list[str]:
@@ -91,7 +72,7 @@ def _through_standin(tmp_path: Path, targets: list[str]):
                                 "--latency-wait", "5", *targets,
                                 env={"PYTHONPATH": STANDIN, "TAUML_SCHEDD_RECORD": str(record),
                                      "X509_USER_PROXY": str(proxy)})
-    jobs = _job_resources(proc.stdout + proc.stderr)
+    jobs = tiny_chain.job_resources(proc.stdout + proc.stderr)
     clusters = [json.loads(line) for line in record.read_text().splitlines()]
     submitted = [m for c in clusters for m in _members(c["submit"]["arguments"])]
     assert sorted(submitted) == sorted(jobs)  # every job went through the schedd, once
@@ -108,8 +89,14 @@ def _check_cluster(cluster: dict, members: list[dict[str, str]], workdir: Path, 
     assert ad["RequestCpus"] == sum(int(m["threads"]) for m in members) <= 8
     assert ad["RequestMemory"] == sum(int(m["mem_mb"]) for m in members)
     assert ad["RequestDisk"] == 1024 * sum(int(m["disk_mb"]) for m in members)  # KiB
-    components = {GROUP_COMPONENTS.get(GROUPS.get(m["rule"]), 1) for m in members}
-    assert ad["JobFlavour"] == job_flavour(max(int(m["runtime"]) for m in members) * max(components))
+    runtimes = [int(m["runtime"]) for m in members]
+    grouped = {m["rule"] for m in members} & set(GROUPS)
+    if grouped:  # the profile's flavour for the group, long enough to run its jobs one after the other
+        (rule,) = grouped
+        assert ad["JobFlavour"] == _SETTINGS["set-resources"][rule]["classad_JobFlavour"].strip("'")
+        assert JOB_FLAVOURS[ad["JobFlavour"]] >= sum(runtimes)
+    else:
+        assert ad["JobFlavour"] == job_flavour(runtimes[0])
     assert "RequestGPUs" not in ad  # no rule of this chain asks for a GPU
     assert ad["x509userproxy"] == str(proxy)
     assert ad["Cmd"] == sys.executable and ad["Args"].startswith("-m snakemake ")
@@ -121,7 +108,7 @@ def _check_cluster(cluster: dict, members: list[dict[str, str]], workdir: Path, 
 def test_submit_description_of_a_production_job(tmp_path):
     workdir, clusters = _through_standin(tmp_path, ["results/raw/QCD/eventTuple_0.root"])
     assert len(clusters) == 1
-    assert clusters[0]["ad"]["JobFlavour"] == "workday"  # a group of up to 20 produce jobs of 10 min
+    assert clusters[0]["ad"]["JobFlavour"] == "workday"  # the profile's, for groups of up to 20 produce jobs
     assert tiny_chain.root_outputs(workdir) == ["raw/QCD/eventTuple_0.root"]
 
 
@@ -134,3 +121,16 @@ def test_chain_through_the_plugin_gives_the_local_outputs(tmp_path):
     local = tiny_chain.make_workdir(tmp_path / "local")
     tiny_chain.snakemake(local, "--cores", "2", *tiny_chain.TARGETS)
     tiny_chain.assert_same_outputs(workdir, local)
+
+
+@pytest.mark.slow
+def test_production_size_plan(tmp_path):
+    """config/full.yaml (>= 80 datasets, 500 spectral jobs, the README's bins) plans through the profile; the
+    time is in docs/performance.md."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--profile", PROFILE, "--configfile",
+                           "config/full.yaml", "--dry-run"], cwd=tiny_chain.REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[1], re.M))
+    assert int(counts["create_binned_tuples"]) >= 80 and int(counts["shuffle_merge_spectral"]) == 500
+    assert int(counts["produce"]) >= int(counts["create_binned_tuples"])

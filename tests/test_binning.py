@@ -325,3 +325,21 @@ def test_fast_tree_metadata_is_byte_identical(tmp_path):
         slow = b"".join(uproot_speedup.ORIGINAL_BUILD_OUT(tree))
         assert fast == slow
         assert offsets == [(d.get("metadata_start"), d.get("basket_metadata_start")) for d in tree._branch_data]
+
+
+def test_write_back_file_equals_plain_writes(tmp_path):
+    rng = np.random.default_rng(7)
+    fast = uproot_speedup.WriteBackFile(tmp_path / "fast.bin", flush_bytes=64)
+    with open(tmp_path / "plain.bin", "w+b") as plain:
+        for _ in range(3000):
+            end = fast.seek(0, os.SEEK_END)
+            assert end == plain.seek(0, os.SEEK_END)
+            pos = int(rng.choice([end, rng.integers(0, 16), rng.integers(0, end + 1), end + 5]))
+            data = rng.integers(0, 256, int(rng.integers(1, 40)), dtype=np.uint8).tobytes()
+            fast.seek(pos)
+            plain.seek(pos)
+            fast.write(data)
+            plain.write(data)
+            assert fast.tell() == plain.tell()
+    fast.close()
+    assert (tmp_path / "fast.bin").read_bytes() == (tmp_path / "plain.bin").read_bytes()

@@ -144,7 +144,8 @@ def test_coarser_grid_merges_bin_files(mixed_inputs, tmp_path):
     a = read(out, ["evt", "trainingWeight"])
     assert len(a["evt"]) == sum(n for _, _, n in made.values())
     tau = np.isin((a["evt"] - 1) // EVT_STRIDE, [s for s, (_, name, _) in made.items() if name.startswith("tau")])
-    assert np.allclose(a["trainingWeight"][tau], 1 / (2 * 1750)) and np.allclose(a["trainingWeight"][~tau], 1 / (2 * 2700))
+    assert np.allclose(a["trainingWeight"][tau], 1 / (2 * 1750))
+    assert np.allclose(a["trainingWeight"][~tau], 1 / (2 * 2700))
 
 
 def test_water_fill_rounds():
@@ -205,7 +206,8 @@ def test_merge_per_entry_keeps_every_entry_once(tmp_path):
     assert sorted(p.name for p in (tmp_path / "testing").iterdir()) == ["emb.root", "tau_DY.root"]
     for entry, dataset, sample in (("tau_DY", "DYtautau", SampleType.MC), ("emb", "Embedding", SampleType.Embedded)):
         a = read(tmp_path / "testing" / f"{entry}.root", ["evt", "sampleType"])
-        expected = np.concatenate([s * EVT_STRIDE + 1 + np.arange(n) for s, (ds, _, n) in made.items() if ds == dataset])
+        expected = np.concatenate([s * EVT_STRIDE + 1 + np.arange(n)
+                                   for s, (ds, _, n) in made.items() if ds == dataset])
         assert np.array_equal(np.sort(a["evt"]), np.sort(expected))
         assert (a["sampleType"] == sample).all()
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A single-node Slurm on this machine, for tests/test_batch_slurm.py (Debian slurm-wlm + munge, run as root).
 #   slurm.sh start   write /etc/slurm/slurm.conf, start munged (as munge), slurmctld and slurmd; wait until
-#                    the node is idle. Exits 0 with "ready", or non-zero with the reason.
+#                    the node is idle. Exits 0 with "started" (or "already running"), 2 where Slurm cannot
+#                    run here (not root, not installed), 1 with the reason when starting failed.
 #   slurm.sh stop    stop the three daemons (by their pid files) that `start` started
 # The configuration lives at the default path because the executor plugin's job step drops SLURM_CONF.
 # Accounting is off (no slurmdbd): Snakemake needs --slurm-no-account and --slurm-status-command squeue,
@@ -24,8 +25,8 @@ start() {
   for b in munged slurmctld slurmd sbatch squeue scontrol; do
     command -v "$b" >/dev/null || { echo "$b not installed (tests/services/install-system-deps.sh)" >&2; exit 2; }
   done
-  if scontrol ping >/dev/null 2>&1 && sinfo -h -o %t 2>/dev/null | grep -q idle; then
-    echo ready; return
+  if scontrol ping >/dev/null 2>&1 && sinfo -h -o %t 2>/dev/null | grep -qE "idle|mix|alloc"; then
+    echo "already running"; return
   fi
   stop
   local host node
@@ -67,7 +68,7 @@ EOF
   slurmctld
   slurmd
   for _ in $(seq 60); do
-    if sinfo -h -o %t 2>/dev/null | grep -q idle; then echo ready; return; fi
+    if sinfo -h -o %t 2>/dev/null | grep -q idle; then echo started; return; fi
     sleep 0.5
   done
   echo "slurm node did not become idle: $(sinfo 2>&1 | tail -2); see /var/log/slurm/" >&2

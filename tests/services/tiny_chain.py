@@ -5,6 +5,7 @@ repository's files, so the config's relative paths resolve) and ``tiny.yaml``: t
 small datasets and three bins, also as ``config/config.yaml``.
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,5 +79,24 @@ def assert_same_outputs(a: Path, b: Path) -> None:
                     assert all(np.array_equal(x, y) for x, y in zip(values, other)), (rel, tree, name)
                 else:
                     assert np.array_equal(values, other), (rel, tree, name)
-    for txt in ("tuples/size_list.txt",):
-        assert (a / "results" / txt).read_text() == (b / "results" / txt).read_text()
+    texts = sorted(str(p.relative_to(a)) for p in (a / "results").rglob("*.txt") if "logs" not in p.parts)
+    for rel in texts:
+        assert (a / rel).read_text() == (b / rel).read_text(), rel
+
+
+def job_resources(log: str) -> dict[str, dict[str, str]]:
+    """``{rule[:wildcards]: resources}`` of every job, as Snakemake printed them before running it, plus
+    ``threads`` and ``rule``."""
+    jobs = {}
+    for block in re.split(r"\n(?=\s*(?:local)?(?:rule|checkpoint) \w+:\n)", log):
+        head = re.match(r"\s*(?:local)?(?:rule|checkpoint) (\w+):", block)
+        res = re.search(r"^\s*resources: (.*)$", block, re.M)
+        if not head or not res:
+            continue
+        wildcards = re.search(r"^\s*wildcards: (.*)$", block, re.M)
+        key = head[1] + (":" + wildcards[1].replace(" ", "") if wildcards else "")
+        values = dict(item.split("=", 1) for item in res[1].split(", "))
+        threads = re.search(r"^\s*threads: (\d+)$", block, re.M)
+        values.update(threads=threads[1] if threads else "1", rule=head[1])
+        jobs[key] = values
+    return jobs
