@@ -48,10 +48,9 @@ def make_input(root: Path, entries: int, seed: int) -> None:
 def copy_all(root: Path, output: Path, block: int = 4096) -> int:
     """The reference: read every bin file once and write all entries, in file order and in blocks of
     ``block`` entries, with the same buffers and writer as ShuffleMerge."""
-    from tauml import columns, uproot_speedup
+    from tauml import columns
     from tauml.io import TreeWriter, iterate, open_tree, payload_branches, root_writer
 
-    uproot_speedup.apply()
     files = sorted(root.glob("*/*.root"))
     names = payload_branches(open_tree(files[0]))
     pending, n_pending = [], 0

@@ -16,15 +16,15 @@ def _edges_flag(edges):
 
 def binned_tuples(dataset):
     """The `{tauType}_pt_{pt}_eta_{eta}.root` files of one dataset (not other.root or summary.root), known once
-    its create_binned_tuples checkpoint has run. Use it inside an input function, e.g.
+    its bin_dataset checkpoint has run. Use it inside an input function, e.g.
     `input: lambda w: binned_tuples(w.dataset)`, or over all datasets:
     `input: lambda w: [f for d in DATASETS for f in binned_tuples(d)]`."""
-    directory = checkpoints.create_binned_tuples.get(dataset=dataset).output[0]
+    directory = checkpoints.bin_dataset.get(dataset=dataset).output[0]
     found = glob_wildcards(os.path.join(directory, BIN_FILE_PATTERN))
     return sorted(expand(os.path.join(directory, "{tauType}_pt_{pt}_eta_{eta}.root"), zip, **found._asdict()))
 
 
-checkpoint create_binned_tuples:
+checkpoint bin_dataset:
     input:
         lambda w: raw_tuples(w.dataset),
     output:
@@ -39,7 +39,7 @@ checkpoint create_binned_tuples:
         algo=BINNING.get("compression", {}).get("algo", DEFAULT_COMPRESSION[0]),
         level=BINNING.get("compression", {}).get("level", DEFAULT_COMPRESSION[1]),
     log:
-        f"{OUT}/logs/create_binned_tuples/{{dataset}}.log",
+        f"{OUT}/logs/bin_dataset/{{dataset}}.log",
     conda:
         "../envs/preprocessing.yaml"
     threads: BINNING.get("n_threads", 2)
@@ -54,7 +54,7 @@ checkpoint create_binned_tuples:
         " --compression-algo {params.algo} --compression-level {params.level} > {log} 2>&1"
 
 
-rule tuple_size_list:
+rule size_list:
     input:
         expand(f"{BINNED_DIR}/{{dataset}}", dataset=DATASETS),
     output:
@@ -62,7 +62,7 @@ rule tuple_size_list:
     params:
         dir=BINNED_DIR,
     log:
-        f"{OUT}/logs/tuple_size_list/size_list.log",
+        f"{OUT}/logs/size_list/size_list.log",
     conda:
         "../envs/preprocessing.yaml"
     threads: 1

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import columns
+from . import columns, remote
 from .binsink import BUFFER_BYTES, DEFAULT_COMPRESSION, FLUSH_BYTES, BinSink, ProcessSinks
 from .dedup import KEY, find_duplicates
 from .errors import TaumlError
@@ -108,12 +108,12 @@ def find_input_files(input_dirs: Iterable, pattern: str = DEFAULT_FILE_PATTERN, 
     exclude, exclude_dirs = set(exclude), set(exclude_dirs)
     found = []
     for top in input_dirs:
-        if not Path(top).is_dir():
+        if not remote.isdir(top):
             raise TaumlError(f"{top}: input directory does not exist")
-        for root, dirs, names in os.walk(top):
+        for root, dirs, names in remote.walk(top):  # local paths or root:// URLs
             dirs[:] = [d for d in dirs if d not in exclude_dirs]
             found += [p for n in names if n not in exclude
-                      and regex.fullmatch(p := os.path.join(root, n))]
+                      and regex.fullmatch(p := remote.join(root, n))]
     if not found:
         raise TaumlError(f"no input files matching '{pattern}' in {', '.join(map(str, input_dirs))}")
     return sorted(found)

@@ -14,14 +14,12 @@ import uproot
 
 from . import columns, uproot_speedup
 from .errors import TaumlError
-from .io import TreeWriter, _compression, atomic_path
+from .io import TreeWriter, atomic_path, codec
 
-uproot_speedup.apply()
 
 DEFAULT_COMPRESSION = ("LZ4", 4)
 BUFFER_BYTES = 256 << 20  # entries waiting in memory, over all writer processes
 FLUSH_BYTES = 32 << 20  # a bin with this much waiting is written
-EARLY_FLUSH_BYTES = 1 << 20  # an idle writer process writes its largest bin if it has this much waiting
 
 
 @contextlib.contextmanager
@@ -30,7 +28,7 @@ def _bin_file(final: Path, compression):
     with atomic_path(final) as tmp:
         target = uproot_speedup.WriteBackFile(tmp)
         try:
-            with uproot.recreate(target, compression=_compression(*compression)) as f:
+            with uproot.recreate(target, compression=codec(*compression)) as f:
                 yield f
         finally:
             target.close()
@@ -48,7 +46,7 @@ class BinSink:
 
     def __init__(self, directory: Path, grid, compression=DEFAULT_COMPRESSION,
                  flush_bytes: int = FLUSH_BYTES, budget_bytes: int = BUFFER_BYTES):
-        self._dir, self._grid, self._compression = Path(directory), grid, compression
+        self._dir, self._grid, self.compression = Path(directory), grid, compression
         self._flush_bytes, self._budget_bytes = flush_bytes, budget_bytes
         self._spill_dir = self._dir / f".spill{os.getpid()}"
         self._pending: dict[int, list[columns.Chunk]] = {}
@@ -93,16 +91,8 @@ class BinSink:
         del self._waiting_bytes[index]
         if index not in self._writers:
             path = self._dir / self._grid.file_name(index)
-            self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self._compression)))
+            self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self.compression)))
         self._writers[index].extend(columns.to_writer_arrays(columns.concatenate(parts)))
-
-    def write_largest(self, min_bytes: int) -> bool:
-        """Write the bin with the most entries waiting, if it has at least ``min_bytes``."""
-        index = max(self._waiting_bytes, key=self._waiting_bytes.get, default=None)
-        if index is None or self._waiting_bytes[index] < min_bytes:
-            return False
-        self._flush(index)
-        return True
 
     def close(self) -> dict[str, int]:
         """Write what is left; entries per file name."""
@@ -118,20 +108,10 @@ class BinSink:
         shutil.rmtree(self._spill_dir, ignore_errors=True)
 
 
-def _next_message(inbox, sink: BinSink):
-    """The next message; while none is waiting, the writer uses the time to write its largest bin."""
-    while True:
-        try:
-            return inbox.get_nowait()
-        except queue.Empty:
-            if not sink.write_largest(EARLY_FLUSH_BYTES):
-                return inbox.get()
-
-
 def _sink_main(inbox, outbox, args) -> None:
     sink = BinSink(*args)
     try:
-        while (message := _next_message(inbox, sink)) is not None:
+        while (message := inbox.get()) is not None:
             sink.add(*message)
         outbox.put(("ok", sink.close()))
     except BaseException as err:  # reported to the reader, which raises it
@@ -141,8 +121,7 @@ def _sink_main(inbox, outbox, args) -> None:
 
 class ProcessSinks:
     """``n`` BinSinks in child processes; each bin is owned by one of them, assigned at first sight to the
-    one with the fewest entries so far (deterministic, and the output does not depend on it). A writer that
-    waits for the reader writes bins early, so that less is left for the end."""
+    one with the fewest entries so far (deterministic, and the output does not depend on it)."""
 
     def __init__(self, n: int, args):
         ctx = multiprocessing.get_context("fork")

@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 
 from .errors import TaumlError
-from .io import _group
+from .io import collection_layout
 
 
 @dataclass
@@ -55,7 +55,7 @@ def from_awkward(array: ak.Array, path) -> Chunk:
     names = layout.fields
     jagged = {n for n in names if not isinstance(layout.content(n), ak.contents.NumpyArray)}
     chunk: Chunk = {}
-    for key, members in _group(names, jagged).items():
+    for key, members in collection_layout(names, jagged).items():
         if members is None:
             chunk[key] = np.asarray(layout.content(key).data)
             continue

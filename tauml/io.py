@@ -16,10 +16,15 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from . import uproot_speedup
 from .errors import TaumlError
 from .schema import TREE, branches, collections
 
 DEFAULT_STEP = "100 MB"
+# uproot's TTree metadata writer is quadratic in the number of branches (seconds per 552-branch tree);
+# every tauml writer goes through this module, so the byte-identical fast version is installed here once.
+uproot_speedup.apply()
+
 COMPRESSION = {"ZLIB": uproot.ZLIB, "LZMA": uproot.LZMA, "LZ4": uproot.LZ4, "ZSTD": uproot.ZSTD}
 
 
@@ -27,10 +32,19 @@ def is_remote(path: str | os.PathLike) -> bool:
     return str(path).startswith(("root://", "http://", "https://"))
 
 
+class _XRootDSource(uproot.source.fsspec.FSSpecSource):
+    """uproot's fsspec source for root:// URLs with plain-int offsets: uproot 5.7.7 passes numpy integers
+    (basket seeks), which fsspec-xrootd 0.5.5 hands to the XRootD client, which rejects them."""
+
+    def chunk(self, start, stop):
+        return super().chunk(int(start), int(stop))
+
+
 def open_file(path: str | os.PathLike):
     """Open a ROOT file, turning uproot's failures into a message naming the file."""
+    options = {"handler": _XRootDSource} if str(path).startswith("root://") else {}
     try:
-        return uproot.open(path)
+        return uproot.open(path, **options)
     except FileNotFoundError as err:
         raise TaumlError(f"{path}: no such file") from err
     except Exception as err:  # uproot raises many types for non-ROOT or truncated files
@@ -82,7 +96,7 @@ def iterate(path, names: list[str], step_size=DEFAULT_STEP, tree: str = TREE,
         raise TaumlError(f"{path}: cannot read tree '{tree}' ({err})") from err
 
 
-def _group(names: Iterable[str], jagged: set[str]) -> dict[str, list[str] | None]:
+def collection_layout(names: Iterable[str], jagged: set[str]) -> dict[str, list[str] | None]:
     """Output layout: ``{collection: [branch, ...]}`` for jagged groups, ``{branch: None}`` for scalars."""
     schema = branches()
     layout: dict[str, list[str] | None] = {}
@@ -116,7 +130,7 @@ class TreeWriter:
         arrays = {k: _as_write_array(v) for k, v in arrays.items()}
         if self._tree is None:
             jagged = {k for k, v in arrays.items() if isinstance(v, ak.Array) and v.ndim > 1}
-            self._layout = _group(arrays, jagged)
+            self._layout = collection_layout(arrays, jagged)
         data = {}
         for key, members in self._layout.items():
             if members is None:
@@ -135,7 +149,7 @@ class TreeWriter:
             self.entries += n
 
 
-def _compression(algo: str, level: int):
+def codec(algo: str, level: int):
     try:
         return COMPRESSION[algo.upper()](level)
     except KeyError as err:
@@ -163,7 +177,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
 def root_writer(final: str | os.PathLike, algo: str = "LZ4", level: int = 4) -> Iterator[uproot.WritableDirectory]:
     """An uproot file written under a temporary name and renamed to ``final`` at the end."""
     with atomic_path(final) as tmp:
-        with uproot.recreate(tmp, compression=_compression(algo, level)) as f:
+        with uproot.recreate(tmp, compression=codec(algo, level)) as f:
             yield f
 
 
@@ -190,6 +204,6 @@ def schema_defaults(n: int) -> dict[str, object]:
 
 
 __all__ = [
-    "TaumlError", "TreeWriter", "atomic_path", "collections", "counter_branches", "is_remote", "iterate",
+    "TaumlError", "TreeWriter", "atomic_path", "collection_layout", "codec", "collections", "counter_branches", "is_remote", "iterate",
     "open_file", "open_tree", "payload_branches", "require_branches", "root_writer", "schema_defaults", "write_tree",
 ]

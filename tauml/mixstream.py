@@ -17,10 +17,10 @@ import numpy as np
 import uproot
 from tqdm import tqdm
 
-from . import columns, uproot_speedup
+from . import columns
 from .columns import Chunk, Collection
 from .errors import TaumlError
-from .io import TreeWriter, _group, open_tree, require_branches, root_writer
+from .io import TreeWriter, collection_layout, open_tree, require_branches, root_writer
 from .schema import branches
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class OutputLayout:
     def __init__(self, out_names: list[str], from_plan: set[str], disabled: set[str], jagged_read: set[str]):
         schema = branches()
         jagged = set(jagged_read) | {b for b in disabled if schema[b].jagged}
-        self.groups = _group(out_names, jagged)
+        self.groups = collection_layout(out_names, jagged)
         self.from_plan = from_plan
         self.disabled = disabled
 
@@ -168,7 +168,6 @@ def write_plan(plan: Plan, output, trees: TreeCache, out_names: list[str], calc_
     ``sampleType`` comes from each stream's cfg item, ``trainingWeight`` from the plan if ``calc_weights``,
     disabled branches get their schema default; everything else comes from the inputs.
     """
-    uproot_speedup.apply()
     feeds = [StreamFeed(s, piece, np.random.default_rng([seed, salt, i]), trees)
              for i, s in enumerate(plan.streams)]
     plan_values = {"sampleType": np.array([int(s.source.entry.sample_type) for s in plan.streams], np.int32)}

@@ -10,7 +10,6 @@ import uproot
 from scipy import stats
 
 from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
-from tauml import uproot_speedup
 from tauml.cli.spectral_tools import main as spectral_tools
 from tauml.hashing import read_hash_json, std_hash, write_hash_json
 from tauml.io import write_tree
@@ -317,7 +316,6 @@ def test_bad_inputs_fail_cleanly(data, tmp_path, capsys):
 
 def test_full_schema_entries_are_copied_intact(tmp_path):
     """Every branch (jagged ones too) of each output entry equals its input entry; ROOT reads the output."""
-    uproot_speedup.apply()  # 552-branch mktree
     arrays = {}
     for k, ds in enumerate(("X", "Y")):
         arrays[ds] = random_tautuple(300, seed=k + 1, types=("tau", "jet"))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import uproot_speedup
 from ..errors import TaumlError
 from ..io import TreeWriter, root_writer, schema_defaults
 from ..schema import SUMMARY_BRANCHES, SUMMARY_TREE, TREE
@@ -55,7 +54,6 @@ def produce(process: str, n_events: int, seed: int, output, pileup_mu: float = 0
     (lumi = seed + 1, evt = 1..n_events).
     """
     check_request(process, n_events, seed, output, pileup_mu)
-    uproot_speedup.apply()  # mktree of the 552-branch tree costs seconds otherwise
     start = time.monotonic()
     generator = EventGenerator(process, seed)
     pool = MinimumBiasPool(seed, PILEUP_POOL_EVENTS) if pileup_mu > 0 else None

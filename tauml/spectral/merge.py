@@ -21,7 +21,6 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
-from .. import uproot_speedup
 from ..errors import TaumlError
 from ..hashing import std_hash, write_hash_json
 from ..io import TreeWriter, open_file, open_tree, payload_branches, require_branches, root_writer
@@ -296,7 +295,6 @@ def _defaults(names: list[str], n: int, written: dict[str, object]) -> dict[str,
 
 
 def shuffle_merge_spectral(opts: SpectralOptions) -> MergeResult:
-    uproot_speedup.apply()  # mktree of a 552-branch tree costs seconds otherwise
     plan = Plan(opts)
     read_names, written_names, disabled = _branch_layout(plan)
     executor = concurrent.futures.ThreadPoolExecutor(opts.n_threads) if opts.n_threads > 1 else None

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: a real single-node Slurm and an XRootD server.
+# Debian packages the tests use: a real single-node Slurm, an XRootD server, and openssl (a stand-in grid
+# proxy for the HTCondor contract test).
 # Without root or apt-get, the tests that need them say so and are skipped.
 set -u
-pkgs=(slurm-wlm munge xrootd-server xrootd-client)
+pkgs=(slurm-wlm munge xrootd-server xrootd-client openssl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
