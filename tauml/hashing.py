@@ -40,17 +40,21 @@ def std_hash(text: str) -> int:
 
 
 def read_hash_json(path: str | os.PathLike) -> dict[str, str]:
-    """``{name: "hash"}`` of a hash file; values must be decimal strings."""
+    """``{name: "hash"}`` of a hash file, hashes as decimal strings."""
     try:
         with open(path) as f:
             data = json.load(f)
+    except FileNotFoundError as err:
+        raise TaumlError(f"{path}: no such hash JSON file") from err
     except OSError as err:
         raise TaumlError(f"{path}: cannot read hash file ({err.strerror})") from err
     except json.JSONDecodeError as err:
-        raise TaumlError(f"{path}: not a JSON file ({err})") from err
-    if not isinstance(data, dict) or not all(isinstance(v, str) and v.isdigit() for v in data.values()):
+        raise TaumlError(f"{path}: not a readable JSON file ({err})") from err
+    # the original wrote decimal strings (and its validation needed them); plain numbers are accepted too
+    if not isinstance(data, dict) or not all(
+            (isinstance(v, str) and v.isdigit()) or (isinstance(v, int) and v >= 0) for v in data.values()):
         raise TaumlError(f"{path}: expected an object {{name: \"hash\"}} with decimal string values")
-    return data
+    return {name: str(value) for name, value in data.items()}
 
 
 def merge_hashes(*tables: Mapping[str, str]) -> dict[str, str]:

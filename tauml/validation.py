@@ -11,7 +11,6 @@ per pair and input block, so the whole validation is a single streaming pass ove
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -25,6 +24,7 @@ from scipy import special, stats
 from tqdm import tqdm
 
 from .errors import TaumlError
+from .hashing import read_hash_json
 from .io import iterate, open_tree, require_branches
 from .schema import SampleType, TauType
 
@@ -89,25 +89,14 @@ def hash_axis(name: str, hashes: dict[str, int]) -> Axis:
 
 
 def load_hashes(path: str | os.PathLike) -> dict[str, int]:
-    """``{"name": "hash"}`` (hash as a decimal string, as ShuffleMergeSpectral writes it, or a number)."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError as err:
-        raise TaumlError(f"{path}: no such hash JSON file") from err
-    except (OSError, ValueError) as err:
-        raise TaumlError(f"{path}: not a readable JSON file ({err})") from err
-    if not isinstance(data, dict) or not data:
-        raise TaumlError(f"{path}: expected a non-empty JSON object {{name: hash}}")
-    hashes = {}
-    for name, value in data.items():
-        try:
-            h = int(value)
-        except (TypeError, ValueError):
-            h = -1
-        if not 0 <= h < 2**64:
-            raise TaumlError(f"{path}: hash of '{name}' is not an unsigned 64-bit integer: {value!r}")
-        hashes[name] = h
+    """``{"name": "hash"}`` as ShuffleMergeSpectral writes it, with the hashes as integers."""
+    data = read_hash_json(path)
+    if not data:
+        raise TaumlError(f"{path}: expected a non-empty JSON object {{name: \"hash\"}}")
+    hashes = {name: int(value) for name, value in data.items()}
+    too_big = [name for name, h in hashes.items() if h >= 2**64]
+    if too_big:
+        raise TaumlError(f"{path}: hash of '{too_big[0]}' is not an unsigned 64-bit integer")
     return hashes
 
 
