@@ -1,28 +1,5 @@
-# Rules of the binning stage (see docs/architecture.md): CreateBinnedTuples per dataset (a checkpoint, so
-# that later rules see the bin files), and CreateTupleSizeList over all datasets.
-import os
-import re
-
-from tauml.binning import DEFAULT_COMPRESSION, DEFAULT_ETA_BINS, DEFAULT_PT_BINS
-
-BINNING = config.get("binning") or {}
-BINNED_DIR = f"{OUT}/tuples"
-BIN_FILE_PATTERN = "{tauType,[a-z_]+}_pt_{pt,[0-9]+}_eta_{eta,[0-9]+\\.[0-9]+}.root"
-
-
-def _edges_flag(edges):
-    return ", ".join(f"{e:g}" for e in edges)
-
-
-def binned_tuples(dataset):
-    """The `{tauType}_pt_{pt}_eta_{eta}.root` files of one dataset (not other.root or summary.root), known once
-    its bin_dataset checkpoint has run. Use it inside an input function, e.g.
-    `input: lambda w: binned_tuples(w.dataset)`, or over all datasets:
-    `input: lambda w: [f for d in DATASETS for f in binned_tuples(d)]`."""
-    directory = checkpoints.bin_dataset.get(dataset=dataset).output[0]
-    found = glob_wildcards(os.path.join(directory, BIN_FILE_PATTERN))
-    return sorted(expand(os.path.join(directory, "{tauType}_pt_{pt}_eta_{eta}.root"), zip, **found._asdict()))
-
+# Binning: CreateBinnedTuples per dataset (a checkpoint, so that later rules see the bin files, see
+# binned_tuples() in rules/common.smk), and CreateTupleSizeList over all datasets.
 
 checkpoint bin_dataset:
     input:
@@ -30,12 +7,12 @@ checkpoint bin_dataset:
     output:
         directory(f"{BINNED_DIR}/{{dataset}}"),
     wildcard_constraints:
-        dataset="|".join(re.escape(d) for d in DATASETS),
+        dataset=DATASET_PATTERN,
     params:
-        dir=lambda w: f"{OUT}/raw/{w.dataset}",
-        pattern=lambda w: r".*/eventTuple_({})\.root".format("|".join(map(str, range(DATASETS[w.dataset]["jobs"])))),
-        pt=_edges_flag(BINNING.get("pt_bins", DEFAULT_PT_BINS)),
-        eta=_edges_flag(BINNING.get("eta_bins", DEFAULT_ETA_BINS)),
+        dir=lambda w, input: os.path.dirname(input[0]),
+        pattern=raw_tuple_pattern,
+        pt=edges_flag(BINNING.get("pt_bins", DEFAULT_PT_BINS)),
+        eta=edges_flag(BINNING.get("eta_bins", DEFAULT_ETA_BINS)),
         algo=BINNING.get("compression", {}).get("algo", DEFAULT_COMPRESSION[0]),
         level=BINNING.get("compression", {}).get("level", DEFAULT_COMPRESSION[1]),
     log:
@@ -60,7 +37,7 @@ rule size_list:
     output:
         f"{BINNED_DIR}/size_list.txt",
     params:
-        dir=BINNED_DIR,
+        dir=output_dir,
     log:
         f"{OUT}/logs/size_list/size_list.log",
     conda:

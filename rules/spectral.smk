@@ -1,40 +1,5 @@
-# Rules of the spectral stage (see docs/architecture.md): CreateSpectralHists per dataset, the mixed file
-# list, one ShuffleMergeSpectral job per --job-idx, and the union of the per-job hash JSONs.
-import re
-
-from tauml.cfgfile import read_cfg
-
-SPECTRAL = config["spectral"]
-SPECTRUM_DIR = f"{OUT}/spectrum"
-SHUFFLED_DIR = f"{OUT}/shuffled"
-SPECTRAL_JOBS = list(range(SPECTRAL["n_jobs"]))
-SPECTRAL_GROUPS = list(read_cfg(SPECTRAL["cfg"]))
-HASH_FILES = ("dataset_hash.json", "datagroup_hash.json")
-
-
-def spectral_job_dir(idx):
-    """The original's ./out of job idx: hash JSONs and per-group diagnostics."""
-    return f"{SHUFFLED_DIR}/hashes/out_{idx}"
-
-
-def spectral_flags():
-    """ShuffleMergeSpectral options shared by all jobs, from config["spectral"]."""
-    s = SPECTRAL
-    flags = [
-        f"--pt-bins '{s['pt_bins']}'", f"--eta-bins '{s['eta_bins']}'", f"--tau-ratio '{s['tau_ratio']}'",
-        f"--n-jobs {s['n_jobs']}", f"--seed {s['seed']}", f"--parity {s['parity']}", f"--mode {s['mode']}",
-        f"--lastbin-disbalance {s['lastbin_disbalance']}", f"--lastbin-takeall {str(s['lastbin_takeall']).lower()}",
-        f"--enable-emptybin {str(s['enable_emptybin']).lower()}",
-        f"--refill-spectrum {str(s['refill_spectrum']).lower()}",
-        f"--compression-algo {s['compression_algo']}", f"--compression-level {s['compression_level']}",
-        f"--prefix '{s['prefix'] or OUT + '/raw'}'",
-    ]
-    if s["disabled_branches"]:
-        flags.append(f"--disabled-branches '{s['disabled_branches']}'")
-    if s["max_entries"] is not None:
-        flags.append(f"--max-entries {s['max_entries']}")
-    return " ".join(flags)
-
+# Spectral path: CreateSpectralHists per dataset, the mixed file list, one ShuffleMergeSpectral job per
+# --job-idx, and the union of the per-job hash JSONs.
 
 rule spectral_hists:
     input:
@@ -43,10 +8,10 @@ rule spectral_hists:
         root=f"{SPECTRUM_DIR}/{{dataset}}.root",
         txt=f"{SPECTRUM_DIR}/{{dataset}}.txt",
     wildcard_constraints:
-        dataset="|".join(re.escape(d) for d in DATASETS),
+        dataset=DATASET_PATTERN,
     params:
-        dir=lambda w: f"{OUT}/raw/{w.dataset}",
-        pattern=lambda w: r".*/eventTuple_({})\.root".format("|".join(map(str, range(DATASETS[w.dataset]["jobs"])))),
+        dir=lambda w, input: os.path.dirname(input[0]),
+        pattern=raw_tuple_pattern,
         pt=SPECTRAL["pt_hist"],
         eta=SPECTRAL["eta_hist"],
     log:
@@ -96,7 +61,8 @@ rule shuffle_merge_spectral:
     wildcard_constraints:
         idx=r"\d+",
     params:
-        out_dir=lambda w: spectral_job_dir(w.idx),
+        out_dir=lambda w, output: os.path.dirname(output.hashes[0]),
+        spectrum_dir=lambda w, input: os.path.dirname(input.filelist),
         flags=spectral_flags(),
     log:
         f"{OUT}/logs/shuffle_merge_spectral/{{idx}}.log",
@@ -108,7 +74,7 @@ rule shuffle_merge_spectral:
         disk_mb=SPECTRAL["resources"]["disk_mb"],
         runtime=SPECTRAL["resources"]["runtime"],
     shell:
-        "ShuffleMergeSpectral --cfg {input.cfg} --input {input.filelist} --input-spec {SPECTRUM_DIR}"
+        "ShuffleMergeSpectral --cfg {input.cfg} --input {input.filelist} --input-spec {params.spectrum_dir}"
         " --output {output.root} --out-dir {params.out_dir} --job-idx {wildcards.idx} --n-threads {threads}"
         " {params.flags} > {log} 2>&1"
 

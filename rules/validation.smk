@@ -1,42 +1,19 @@
-# Rules of the validation stage (see docs/architecture.md): validation_tool on the ShuffleMergeSpectral
-# outputs -> validation/pvalues.json, histograms.root, pdf/ and png/ plots.
-import re
-
-VALIDATION = config.get("validation", {})
-VALIDATION_DIR = f"{OUT}/validation"
-VALIDATION_INPUT_DIR = f"{OUT}/shuffled"
-VALIDATION_JOBS = range(config.get("spectral", {}).get("n_jobs", 1))
-
-
-def validation_regex():
-    """Exactly this run's job outputs: neither stale files of a larger n_jobs nor files in sub-directories."""
-    jobs = "|".join(map(str, VALIDATION_JOBS))
-    return f"{re.escape(VALIDATION_INPUT_DIR)}/ShuffleMergeSpectral_({jobs})\\.root$"
-
-
-def validation_flags():
-    v = VALIDATION
-    flags = [
-        f"--nsplit {v.get('nsplit', 100)}", f"--test {v.get('test', 'Chi2')}",
-        f"--pvthreshold {v.get('pvthreshold', 0.05)}", f"--correction {v.get('correction', 'bonferroni')}",
-        f"--reference {v.get('reference', 'first')}",
-    ]
-    flags += ["--use_dataset_id"] * v.get("use_dataset_id", False) + ["--strict"] * v.get("strict", False)
-    return " ".join(flags)
-
+# validation_tool on the ShuffleMergeSpectral outputs -> validation/pvalues.json, histograms.root, pdf/, png/.
 
 rule validation:
     input:
-        tuples=[f"{VALIDATION_INPUT_DIR}/ShuffleMergeSpectral_{idx}.root" for idx in VALIDATION_JOBS],
-        id_json=f"{VALIDATION_INPUT_DIR}/dataset_hash.json",
-        group_id_json=f"{VALIDATION_INPUT_DIR}/datagroup_hash.json",
+        tuples=expand(f"{SHUFFLED_DIR}/ShuffleMergeSpectral_{{idx}}.root", idx=SPECTRAL_JOBS),
+        id_json=f"{SHUFFLED_DIR}/dataset_hash.json",
+        group_id_json=f"{SHUFFLED_DIR}/datagroup_hash.json",
     output:
         pvalues=f"{VALIDATION_DIR}/pvalues.json",
         histograms=f"{VALIDATION_DIR}/histograms.root",
         pdf=directory(f"{VALIDATION_DIR}/pdf"),
         png=directory(f"{VALIDATION_DIR}/png"),
     params:
-        regex=validation_regex(),
+        regex=validation_regex,
+        input_dir=lambda w, input: os.path.dirname(input.id_json),
+        out_dir=output_dir,
         flags=validation_flags(),
     log:
         f"{OUT}/logs/validation/validation.log",
@@ -48,8 +25,8 @@ rule validation:
         disk_mb=1000,
         runtime=VALIDATION.get("runtime", 60),
     shell:
-        "validation_tool --input {VALIDATION_INPUT_DIR} --regex {params.regex:q} --id_json {input.id_json}"
-        " --group_id_json {input.group_id_json} --output {VALIDATION_DIR} --n_threads {threads} --legend"
+        "validation_tool --input {params.input_dir} --regex {params.regex:q} --id_json {input.id_json}"
+        " --group_id_json {input.group_id_json} --output {params.out_dir} --n_threads {threads} --legend"
         " {params.flags} > {log} 2>&1"
 
 

@@ -1,4 +1,5 @@
-"""Raw tuples served by a real XRootD server (Debian xrootd-server) on 127.0.0.1 are read like local ones."""
+"""Raw tuples served by a real XRootD server (Debian xrootd-server) on 127.0.0.1 are read like local ones
+(binning, spectra, spectral shuffle & merge)."""
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import pytest
 import uproot
 
 from tauml import io, remote
+from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
+from tauml.cli.spectral_tools import main as spectral_tools
 from tauml.testing import write_random_tautuple
 
 XROOTD = shutil.which("xrootd")
@@ -112,15 +115,81 @@ def test_binning_reads_root_url_with_identical_results(served, tmp_path):
     remote_files = sorted(p.relative_to(tmp_path / "remote") for p in (tmp_path / "remote").rglob("*.root"))
     assert local_files == remote_files and len(local_files) > 3
     for rel in local_files:
-        a, b = uproot.open(tmp_path / "local" / rel), uproot.open(tmp_path / "remote" / rel)
-        for tree in a.keys(cycle=False):
-            if not isinstance(a[tree], uproot.TTree):
-                continue
-            want, got = a[tree].arrays(library="np"), b[tree].arrays(library="np")
-            assert want.keys() == got.keys()
-            for key in want:
-                w, g = want[key], got[key]
-                if w.dtype == object:  # jagged
-                    assert all(np.array_equal(x, y) for x, y in zip(w, g, strict=True)), (rel, tree, key)
-                else:
-                    assert np.array_equal(w, g), (rel, tree, key)
+        assert_same_trees(tmp_path / "local" / rel, tmp_path / "remote" / rel)
+
+
+def assert_same_trees(want_path, got_path):
+    """Both files hold the same TTrees with identical arrays (jagged ones too)."""
+    a, b = uproot.open(want_path), uproot.open(got_path)
+    trees = [t for t in a.keys(cycle=False) if isinstance(a[t], uproot.TTree)]
+    assert trees and trees == [t for t in b.keys(cycle=False) if isinstance(b[t], uproot.TTree)]
+    for tree in trees:
+        want, got = a[tree].arrays(library="np"), b[tree].arrays(library="np")
+        assert want.keys() == got.keys() and a[tree].num_entries > 0
+        for key in want:
+            w, g = want[key], got[key]
+            if w.dtype == object:  # jagged
+                assert all(np.array_equal(x, y) for x, y in zip(w, g, strict=True)), (got_path, tree, key)
+            else:
+                assert np.array_equal(w, g), (got_path, tree, key)
+
+
+def assert_same_spectra(want_root, want_txt, got_root, got_txt, want_prefix, got_prefix):
+    """Same histograms (flow bins included) and the same entries list once the input prefix is removed."""
+    a, b = uproot.open(want_root), uproot.open(got_root)
+    names = a.keys(cycle=False)
+    assert "not_valid" in names and any(n.startswith("eta_pt_hist_") for n in names)
+    assert names == b.keys(cycle=False)
+    for name in names:
+        np.testing.assert_array_equal(a[name].values(flow=True), b[name].values(flow=True), err_msg=name)
+    want_lines, got_lines = Path(want_txt).read_text().splitlines(), Path(got_txt).read_text().splitlines()
+    assert want_lines and all(line.startswith(want_prefix) for line in want_lines)
+    assert all(line.startswith(got_prefix) for line in got_lines)
+    assert [line[len(got_prefix):] for line in got_lines] == [line[len(want_prefix):] for line in want_lines]
+
+
+def test_spectral_hists_read_root_url_like_local(served, tmp_path):
+    local, url = served
+    for name, source in {"local": str(local / "crab_TT"), "remote": f"{url}/crab_TT"}.items():
+        assert create_spectral_hists(["--input-dir", source, "--output", str(tmp_path / f"{name}.root"),
+                                      "--output_entries", str(tmp_path / f"{name}.txt"), "--pt-hist", "98, 20, 1000",
+                                      "--eta-hist", "23, 0, 2.3", "--quiet"]) == 0
+    assert_same_spectra(tmp_path / "local.root", tmp_path / "local.txt", tmp_path / "remote.root",
+                        tmp_path / "remote.txt", str(local), url)
+    assert len((tmp_path / "remote.txt").read_text().splitlines()) == 2  # crab_TT/extra/ is walked too
+    # worker processes (forked after the parent listed the URL) read the files remotely as well
+    assert create_spectral_hists(["--input-dir", f"{url}/crab_TT", "--output", str(tmp_path / "mp.root"),
+                                  "--output_entries", str(tmp_path / "mp.txt"), "--pt-hist", "98, 20, 1000",
+                                  "--eta-hist", "23, 0, 2.3", "--n-threads", "2", "--quiet"]) == 0
+    assert_same_spectra(tmp_path / "local.root", tmp_path / "local.txt", tmp_path / "mp.root", tmp_path / "mp.txt",
+                        str(local), url)
+    assert create_spectral_hists(["--input-dir", f"{url}/no_such_dataset", "--output", str(tmp_path / "bad.root"),
+                                  "--output_entries", str(tmp_path / "bad.txt"), "--quiet"]) == 1
+    assert not (tmp_path / "bad.root").exists() and not (tmp_path / "bad.txt").exists()
+
+    # dataset loop over the sub-directories of a root:// URL; the filter sees the full URL
+    for name, source in {"local": str(local), "remote": url}.items():
+        assert create_spectral_hists(["--input", source, "--output", str(tmp_path / name), "--filter", ".*/crab_TT$",
+                                      "--quiet"]) == 0
+        assert sorted(os.listdir(tmp_path / name)) == ["TT.root", "TT.txt"]
+    assert_same_spectra(tmp_path / "local" / "TT.root", tmp_path / "local" / "TT.txt", tmp_path / "remote" / "TT.root",
+                        tmp_path / "remote" / "TT.txt", str(local), url)
+
+
+def test_shuffle_merge_spectral_reads_root_url_prefix(served, tmp_path):
+    local, url = served
+    assert url.split("127.0.0.1:", 1)[1].split("/", 1)[1].startswith("/")  # root://host:port//absolute/path
+    spec = tmp_path / "spec"
+    assert create_spectral_hists(["--input-dir", str(local / "DYtautau"), "--output", str(spec / "DYtautau.root"),
+                                  "--output_entries", str(spec / "DYtautau.txt"), "--pt-hist", "98, 20, 1000",
+                                  "--eta-hist", "23, 0, 2.3", "--quiet"]) == 0
+    assert spectral_tools(["filelist", str(spec / "DYtautau.txt"), "--output", str(tmp_path / "mix.txt"),
+                           "--seed", "3"]) == 0
+    (tmp_path / "groups.cfg").write_text("DY: dir=DYtautau file=eventTuple_.*\\.root types=e,mu,tau,jet\n")
+    for name, prefix in {"local": str(local), "remote": url}.items():
+        assert shuffle_merge_spectral(["--cfg", str(tmp_path / "groups.cfg"), "--input", str(tmp_path / "mix.txt"),
+                                       "--prefix", prefix, "--input-spec", str(spec),
+                                       "--output", str(tmp_path / name / "out.root"), "--pt-bins", "20, 100, 1000",
+                                       "--eta-bins", "0, 1.5, 2.3", "--enable-emptybin", "true",
+                                       "--compression-algo", "LZ4", "--compression-level", "1", "--quiet"]) == 0
+    assert_same_trees(tmp_path / "local" / "out.root", tmp_path / "remote" / "out.root")

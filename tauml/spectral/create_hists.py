@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import remote
 from ..errors import TaumlError
 from ..io import atomic_path, iterate, root_writer
 from ..schema import TAU_TYPE_BRANCHES, TauType, tau_type
@@ -43,17 +44,21 @@ def parse_hist_axis(text: str, what: str) -> Axis:
 
 def find_input_files(input_dirs: Sequence[str], pattern: str = r"^.*\.root$", exclude: Iterable[str] = (),
                      exclude_dirs: Iterable[str] = ()) -> list[str]:
-    """ROOT files under ``input_dirs`` (recursive, sorted) whose full path matches ``pattern``."""
-    regex = re.compile(pattern)
+    """ROOT files under ``input_dirs`` (local paths or root:// URLs; recursive, sorted) whose full path
+    matches ``pattern``."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
     exclude, exclude_dirs = set(exclude), set(exclude_dirs)
     found = []
     for top in input_dirs:
-        if not os.path.isdir(top):
+        if not remote.isdir(top):
             raise TaumlError(f"{top}: input directory does not exist")
-        for root, dirs, files in os.walk(top):
+        for root, dirs, files in remote.walk(top):
             dirs[:] = sorted(d for d in dirs if d not in exclude_dirs)
-            found += [os.path.join(root, f) for f in sorted(files)
-                      if f not in exclude and not f.startswith(".") and regex.fullmatch(os.path.join(root, f))]
+            found += [path for f in sorted(files) if f not in exclude and not f.startswith(".")
+                      and regex.fullmatch(path := remote.join(root, f))]
     if not found:
         raise TaumlError(f"no input files matching '{pattern}' in {', '.join(input_dirs)}")
     return found
@@ -134,25 +139,23 @@ def _pool(n: int):
         pool.join()
 
 
-def dataset_name(directory: str) -> str:
-    return os.path.basename(os.path.normpath(directory)).removeprefix("crab_")
-
-
 def create_dataset_spectra(raw: str, output: str, filter_regex: str | None = None, rewrite: bool = False,
                            n_threads: int = 1, progress: bool = True) -> list[str]:
-    """The original dataset loop: one ``<output>/<DS>.root`` + ``.txt`` per sub-directory of ``raw``."""
-    if not os.path.isdir(raw):
+    """The original dataset loop: one ``<output>/<DS>.root`` + ``.txt`` per sub-directory of ``raw`` (a local
+    path or a root:// URL); ``crab_`` is dropped from the dataset name."""
+    if not remote.isdir(raw):
         raise TaumlError(f"{raw}: input directory does not exist")
     pt_axis, eta_axis = parse_hist_axis(FINE_PT, "pt"), parse_hist_axis(FINE_ETA, "eta")
     done = []
-    for sub in sorted(os.scandir(raw), key=lambda e: e.name):
-        if not sub.is_dir() or (filter_regex and not re.match(filter_regex, sub.path)):
+    for name in remote.subdirs(raw):
+        sub = remote.join(raw, name)
+        if filter_regex and not re.match(filter_regex, sub):
             continue
-        ds = dataset_name(sub.path)
+        ds = name.removeprefix("crab_")
         root_out, txt_out = os.path.join(output, ds + ".root"), os.path.join(output, ds + ".txt")
         if not rewrite and os.path.exists(root_out) and os.path.exists(txt_out):
             print(f"{ds}: spectrum exists, skipped (use --rewrite)", file=sys.stderr)
             continue
-        create_spectral_hists(find_input_files([sub.path]), root_out, txt_out, pt_axis, eta_axis, n_threads, progress)
+        create_spectral_hists(find_input_files([sub]), root_out, txt_out, pt_axis, eta_axis, n_threads, progress)
         done.append(ds)
     return done
