@@ -97,28 +97,6 @@ def bin_file_name(tau_type_name: str, pt_low: float, eta_low: float) -> str:
     return f"{tau_type_name}_pt_{pt_low:.0f}_eta_{eta_low:.3f}.root"
 
 
-def find_input_files(input_dirs: Iterable, pattern: str = DEFAULT_FILE_PATTERN, exclude: Iterable[str] = (),
-                     exclude_dirs: Iterable[str] = ()) -> list[str]:
-    """ROOT files below ``input_dirs`` whose full path matches ``pattern``, sorted (the original's order was
-    the directory order); ``exclude``/``exclude_dirs`` name files/directories to skip by base name."""
-    try:
-        regex = re.compile(pattern)
-    except re.error as err:
-        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
-    exclude, exclude_dirs = set(exclude), set(exclude_dirs)
-    found = []
-    for top in input_dirs:
-        if not remote.isdir(top):
-            raise TaumlError(f"{top}: input directory does not exist")
-        for root, dirs, names in remote.walk(top):  # local paths or root:// URLs
-            dirs[:] = [d for d in dirs if d not in exclude_dirs]
-            found += [p for n in names if n not in exclude
-                      and regex.fullmatch(p := remote.join(root, n))]
-    if not found:
-        raise TaumlError(f"no input files matching '{pattern}' in {', '.join(map(str, input_dirs))}")
-    return sorted(found)
-
-
 @dataclass
 class SplitResult:
     entries: int = 0
@@ -206,7 +184,7 @@ def create_binned_tuples(output, input_dirs: Iterable, pt_bins=DEFAULT_PT_BINS, 
     if n_threads < 1:
         raise TaumlError(f"--n-threads must be at least 1, got {n_threads}")
     input_dirs = list(input_dirs)
-    files = find_input_files(input_dirs, file_name_pattern, exclude_list, exclude_dir_list)
+    files = remote.find_root_files(input_dirs, file_name_pattern, exclude_list, exclude_dir_list)
     names, total = _check_inputs(files)
     output = Path(output)
     _check_replaceable(output)

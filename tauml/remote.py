@@ -8,7 +8,8 @@ can be passed straight to ``tauml.io``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 
 import fsspec
 
@@ -59,3 +60,26 @@ def subdirs(path: str | os.PathLike) -> list[str]:
     for _, dirs, _ in walk(path):
         return sorted(dirs)
     return []
+
+
+def find_root_files(input_dirs: Iterable[str | os.PathLike], pattern: str = r"^.*\.root$",
+                    exclude: Iterable[str] = (), exclude_dirs: Iterable[str] = ()) -> list[str]:
+    """Files below ``input_dirs`` (local or ``root://``) whose full path matches ``pattern``, sorted (the
+    original's order was the directory order); ``exclude``/``exclude_dirs`` name files/directories to skip
+    by base name, hidden files (tauml's temporary outputs among them) are skipped."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
+    exclude, exclude_dirs = set(exclude), set(exclude_dirs)
+    found = []
+    for top in input_dirs:
+        if not isdir(top):
+            raise TaumlError(f"{top}: input directory does not exist")
+        for root, dirs, names in walk(top):
+            dirs[:] = [d for d in dirs if d not in exclude_dirs]
+            found += [p for n in names if n not in exclude and not n.startswith(".")
+                      and regex.fullmatch(p := join(root, n))]
+    if not found:
+        raise TaumlError(f"no input files matching '{pattern}' in {', '.join(map(str, input_dirs))}")
+    return sorted(found)

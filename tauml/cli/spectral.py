@@ -5,6 +5,7 @@ import argparse
 
 from .. import spectral as lib
 from ..errors import TaumlError
+from ..remote import find_root_files
 from . import bin_edges, boolean, name_list, run
 
 
@@ -42,7 +43,7 @@ def _hists(args) -> None:
     if not args.input_dir or not args.output_entries:
         raise TaumlError("need --input-dir and --output_entries (or --input for the dataset loop)")
     pt, eta = lib.parse_hist_axis(args.pt_hist, "--pt-hist"), lib.parse_hist_axis(args.eta_hist, "--eta-hist")
-    files = lib.find_input_files(args.input_dir, args.file_name_pattern, args.exclude_list, args.exclude_dir_list)
+    files = find_root_files(args.input_dir, args.file_name_pattern, args.exclude_list, args.exclude_dir_list)
     lib.create_spectral_hists(files, args.output, args.output_entries, pt, eta, args.n_threads, not args.quiet)
 
 

@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,28 +40,6 @@ def parse_hist_axis(text: str, what: str) -> Axis:
         return Axis.regular(n, lo, hi)
     except TaumlError as err:
         raise TaumlError(f"{what}: {err}") from None
-
-
-def find_input_files(input_dirs: Sequence[str], pattern: str = r"^.*\.root$", exclude: Iterable[str] = (),
-                     exclude_dirs: Iterable[str] = ()) -> list[str]:
-    """ROOT files under ``input_dirs`` (local paths or root:// URLs; recursive, sorted) whose full path
-    matches ``pattern``."""
-    try:
-        regex = re.compile(pattern)
-    except re.error as err:
-        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
-    exclude, exclude_dirs = set(exclude), set(exclude_dirs)
-    found = []
-    for top in input_dirs:
-        if not remote.isdir(top):
-            raise TaumlError(f"{top}: input directory does not exist")
-        for root, dirs, files in remote.walk(top):
-            dirs[:] = sorted(d for d in dirs if d not in exclude_dirs)
-            found += [path for f in sorted(files) if f not in exclude and not f.startswith(".")
-                      and regex.fullmatch(path := remote.join(root, f))]
-    if not found:
-        raise TaumlError(f"no input files matching '{pattern}' in {', '.join(input_dirs)}")
-    return found
 
 
 @dataclass
@@ -156,6 +134,6 @@ def create_dataset_spectra(raw: str, output: str, filter_regex: str | None = Non
         if not rewrite and os.path.exists(root_out) and os.path.exists(txt_out):
             print(f"{ds}: spectrum exists, skipped (use --rewrite)", file=sys.stderr)
             continue
-        create_spectral_hists(find_input_files([sub]), root_out, txt_out, pt_axis, eta_axis, n_threads, progress)
+        create_spectral_hists(remote.find_root_files([sub]), root_out, txt_out, pt_axis, eta_axis, n_threads, progress)
         done.append(ds)
     return done
