@@ -145,6 +145,19 @@ def to_writer_arrays(chunk: Chunk) -> dict[str, object]:
     return out
 
 
+def to_branch_arrays(chunk: Chunk) -> dict[str, object]:
+    """Arrays by branch name, each jagged one on its own (``tauml.io.TreeWriter`` groups them again)."""
+    out: dict[str, object] = {}
+    for key, value in chunk.items():
+        if not isinstance(value, Collection):
+            out[key] = value
+            continue
+        offsets = ak.index.Index64(value.offsets)
+        for name, content in value.contents.items():
+            out[name] = ak.Array(ak.contents.ListOffsetArray(offsets, ak.contents.NumpyArray(content)))
+    return out
+
+
 def signature(chunk: Chunk) -> dict[str, object]:
     """Branch layout and value types, to check that all files of a dataset agree."""
     return {key: (value.dtype.str if not isinstance(value, Collection)

@@ -21,12 +21,13 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
+from .. import columns
+from ..columns import Chunk
 from ..errors import TaumlError
 from ..hashing import std_hash, write_hash_json
 from ..io import TreeWriter, open_file, open_tree, payload_branches, require_branches, root_writer
 from ..schema import TauType, branches, collections, tau_type
 from .acceptance import bin_acceptance, parse_tau_ratio, type_acceptance
-from .columns import Columns
 from .create_hists import HIST_PREFIX, SPECTRUM_BRANCHES
 from .histograms import Axis, Hist2D, read_hist2d
 from .inputs import DataGroup, ListedFile, Segment, job_segments, read_file_list, read_groups
@@ -195,7 +196,7 @@ class GroupStream:
         self._chunk = None  # (records of accepted entries, their positions, chunk length)
         self._pos = 0
 
-    def take(self, k: int) -> list[Columns]:
+    def take(self, k: int) -> list[Chunk]:
         parts = []
         while k > 0:
             if self._chunk is None or self._pos == self._chunk[2]:
@@ -204,7 +205,7 @@ class GroupStream:
             n = min(k, length - self._pos)
             lo, hi = np.searchsorted(positions, [self._pos, self._pos + n])
             if hi > lo:
-                parts.append(records.slice(lo, hi))
+                parts.append(columns.slice_view(records, lo, hi))
             self._pos += n
             self.remaining -= n
             k -= n
@@ -220,10 +221,11 @@ class GroupStream:
         positions = np.flatnonzero(accept)
         if positions.size:
             first, last = seg.start + positions[0], seg.start + positions[-1] + 1
-            full = Columns.from_arrays(_read(tree, path, self.names, first, last, self.executor), last - first)
-            records = full.take(positions - positions[0]).with_columns(
-                tauType=types[positions], dataset_id=np.full(positions.size, std_hash(seg.file.dataset), np.uint64),
-                dataset_group_id=np.full(positions.size, self.group_id))
+            full = columns.from_awkward(ak.Array(_read(tree, path, self.names, first, last, self.executor)), path)
+            records = columns.take(full, positions - positions[0])
+            records.update(tauType=types[positions],
+                           dataset_id=np.full(positions.size, std_hash(seg.file.dataset), np.uint64),
+                           dataset_group_id=np.full(positions.size, self.group_id))
         else:
             records = None
         self._chunk = (records, positions, stop - seg.start)
@@ -307,14 +309,15 @@ def shuffle_merge_spectral(opts: SpectralOptions) -> MergeResult:
     try:
         with root_writer(opts.output, opts.compression_algo, opts.compression_level) as f:
             writer = TreeWriter(f)
-            pending: list[Columns] = []
+            pending: list[Chunk] = []
 
             def flush():
                 """Shuffle the pending entries together and write them (at most up to --max-entries)."""
                 if pending:
-                    batch = Columns.concat(pending)
-                    arrays = batch.take(mix.permutation(len(batch))[:int(min(len(batch), limit - result.written))]
-                                        ).arrays()
+                    batch = columns.concatenate(pending)
+                    n = columns.chunk_length(batch)
+                    arrays = columns.to_branch_arrays(
+                        columns.take(batch, mix.permutation(n)[:int(min(n, limit - result.written))]))
                 else:
                     arrays = _empty(plan, read_names)
                 n = len(arrays["tauType"])
@@ -331,7 +334,7 @@ def shuffle_merge_spectral(opts: SpectralOptions) -> MergeResult:
                 for s, kg in zip(streams, k):
                     for part in s.take(int(kg)):
                         pending.append(part)
-                        n_pending += len(part)
+                        n_pending += columns.chunk_length(part)
                 remaining -= k
                 result.read += int(k.sum())
                 bar.update(int(k.sum()))
