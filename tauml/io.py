@@ -204,6 +204,7 @@ def schema_defaults(n: int) -> dict[str, object]:
 
 
 __all__ = [
-    "TaumlError", "TreeWriter", "atomic_path", "collection_layout", "codec", "collections", "counter_branches", "is_remote", "iterate",
-    "open_file", "open_tree", "payload_branches", "require_branches", "root_writer", "schema_defaults", "write_tree",
+    "TaumlError", "TreeWriter", "atomic_path", "codec", "collection_layout", "collections", "counter_branches",
+    "is_remote", "iterate", "open_file", "open_tree", "payload_branches", "require_branches", "root_writer",
+    "schema_defaults", "write_tree",
 ]
