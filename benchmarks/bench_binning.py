@@ -2,7 +2,7 @@
 
 Step 1, input (not measured):
     python benchmarks/bench_binning.py generate --dir /tmp/bench_binning/raw --gb 1.0
-writes 552-branch random TauTuples (tauml.testing) of 10,000 entries per file until the total is >= --gb.
+writes 552-branch random TauTuples (tauml.core.testing) of 10,000 entries per file until the total is >= --gb.
 Step 2, measurement:
     python benchmarks/bench_binning.py measure --dir /tmp/bench_binning/raw --work /tmp/bench_binning/out --n-threads 2
 runs, each in a child process: (a) the read limit, every payload branch of every file read with uproot in
@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def generate(directory: Path, gb: float, per_file: int) -> None:
-    from tauml.testing import write_random_tautuple
+    from tauml.core.testing import write_random_tautuple
 
     directory.mkdir(parents=True, exist_ok=True)
     total, index = 0, 0
@@ -73,7 +73,7 @@ def timed(cmd: list[str]) -> tuple[float, int, int]:
 
 
 def read_all(files: list[str], step: str) -> None:
-    from tauml.io import iterate, open_tree, payload_branches
+    from tauml.core.io import iterate, open_tree, payload_branches
 
     n = 0
     for path in files:
@@ -83,7 +83,7 @@ def read_all(files: list[str], step: str) -> None:
 
 
 def cut(source: str, target: Path, n: int) -> None:
-    from tauml.io import open_tree, payload_branches, write_tree
+    from tauml.core.io import open_tree, payload_branches, write_tree
 
     tree = open_tree(source)
     arrays = tree.arrays(payload_branches(tree), entry_stop=n)
@@ -91,8 +91,8 @@ def cut(source: str, target: Path, n: int) -> None:
 
 
 def measure(directory: Path, work: Path, n_threads: int, bins: list[str]) -> None:
-    from tauml.binning import DEFAULT_STEP
-    from tauml.io import open_tree
+    from tauml.binning.split import DEFAULT_STEP
+    from tauml.core.io import open_tree
 
     files = sorted(str(p) for p in directory.glob("*.root"))
     entries = sum(open_tree(f).num_entries for f in files)
@@ -145,7 +145,7 @@ def main() -> None:
                 for x in (flag, value)]
         measure(args.dir, args.work, args.n_threads, bins)
     else:
-        from tauml.binning import DEFAULT_STEP
+        from tauml.binning.split import DEFAULT_STEP
 
         read_all(sorted(str(f) for f in args.dir.glob("*.root")), DEFAULT_STEP)
 

@@ -25,10 +25,10 @@ DATASETS = ("DYtautau", "ZprimeTauTau", "TT")
 
 def make_input(root: Path, entries: int, seed: int) -> None:
     """``entries`` taus spread over DATASETS × PT × ETA bin files, plus size_list.txt."""
-    from tauml.io import write_tree
-    from tauml.shufflemerge import bin_name
-    from tauml.schema import TauType
-    from tauml.testing import random_tautuple
+    from tauml.core.io import write_tree
+    from tauml.shufflemerge.plan import bin_name
+    from tauml.core.schema import TauType
+    from tauml.core.testing import random_tautuple
 
     cells = [(d, i, j) for d in DATASETS for i in range(len(PT) - 1) for j in range(len(ETA) - 1)]
     per_file = max(1, entries // len(cells))
@@ -48,8 +48,8 @@ def make_input(root: Path, entries: int, seed: int) -> None:
 def copy_all(root: Path, output: Path, block: int = 4096) -> int:
     """The reference: read every bin file once and write all entries, in file order and in blocks of
     ``block`` entries, with the same buffers and writer as ShuffleMerge."""
-    from tauml import columns
-    from tauml.io import TreeWriter, iterate, open_tree, payload_branches, root_writer
+    from tauml.core import columns
+    from tauml.core.io import TreeWriter, iterate, open_tree, payload_branches, root_writer
 
     files = sorted(root.glob("*/*.root"))
     names = payload_branches(open_tree(files[0]))
@@ -73,7 +73,7 @@ def child(kind: str, root: Path, output: Path, buffer_mb: float) -> None:
     if kind == "copy":
         n = copy_all(root, output)
     else:
-        from tauml.shufflemerge import shuffle_merge
+        from tauml.shufflemerge.plan import shuffle_merge
         n = sum(shuffle_merge(root / "merge.cfg", root, output, PT, ETA, calc_weights=True,
                               ensure_uniformity=True, buffer_mb=buffer_mb, progress=False,
                               log=lambda m: None).values())

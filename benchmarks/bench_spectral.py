@@ -31,7 +31,7 @@ import json, resource, sys, time
 kind, args = sys.argv[1], json.loads(sys.argv[2])
 import uproot
 from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
-from tauml.io import payload_branches
+from tauml.core.io import payload_branches
 t0 = time.perf_counter()
 if kind == "read":
     n = 0
@@ -59,7 +59,7 @@ def child(kind: str, **args) -> dict:
 
 
 def make_inputs(work: Path, entries: int, n_files: int) -> list[str]:
-    from tauml.testing import write_random_tautuple
+    from tauml.core.testing import write_random_tautuple
     files = []
     per_ds = max(1, n_files // len(DATASETS))
     for k, (ds, types) in enumerate(DATASETS.items()):
@@ -98,8 +98,8 @@ def main() -> None:
           f"{len(SPECTRUM_BRANCHES)} branches: {ref['rate']:,.0f} entries/s; ratio {fill_rate / ref['rate']:.2f}")
 
     # fill speed on a file with many entries, so that opening 552-branch headers does not dominate
-    from tauml.testing import random_tautuple
-    from tauml.io import write_tree
+    from tauml.core.testing import random_tautuple
+    from tauml.core.io import write_tree
     big = work / "fill" / "DSF" / "light.root"
     if not big.exists():
         write_tree(big, random_tautuple(args.fill_entries, seed=99, all_branches=False))

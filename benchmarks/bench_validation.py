@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from tauml.io import write_tree
-from tauml.testing import random_tautuple
-from tauml.validation import (
+from tauml.core.io import write_tree
+from tauml.core.testing import random_tautuple
+from tauml.validation.compare import (
     BRANCHES, Binning, Report, comparisons, fill_counts, find_inputs, load_hashes, scan_inputs,
 )
-from tauml.validation_output import write_plots
+from tauml.validation.output import write_plots
 
 GROUPS = {f"group{i}": str(1000 + i) for i in range(8)}
 DATASETS = {f"dataset{i}": str(2000 + i) for i in range(40)}

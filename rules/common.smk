@@ -4,9 +4,9 @@ import os
 import re
 from pathlib import Path
 
-from tauml.binning import DEFAULT_COMPRESSION, DEFAULT_ETA_BINS, DEFAULT_PT_BINS
-from tauml.cfgfile import read_cfg
-from tauml.shufflemerge import cell_name
+from tauml.binning.split import DEFAULT_COMPRESSION, DEFAULT_ETA_BINS, DEFAULT_PT_BINS
+from tauml.core.cfgfile import read_cfg
+from tauml.shufflemerge.plan import cell_name
 
 OUT = config["output_dir"]
 DATASETS = config["datasets"]

@@ -17,8 +17,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent / "services"))
 import tiny_chain  # noqa: E402
 
-from tauml.batch import JOB_FLAVOURS, job_flavour  # noqa: E402
-from tauml.errors import TaumlError  # noqa: E402
+from tauml.core.batch import JOB_FLAVOURS, job_flavour  # noqa: E402
+from tauml.core.errors import TaumlError  # noqa: E402
 
 PROFILE = str(tiny_chain.REPO / "profiles" / "htcondor")
 STANDIN = str(tiny_chain.REPO / "tests" / "services" / "htcondor_standin")

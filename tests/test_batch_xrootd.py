@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import uproot
 
-from tauml import io, remote
+from tauml.core import io, remote
 from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
 from tauml.cli.spectral_tools import main as spectral_tools
-from tauml.testing import write_random_tautuple
+from tauml.core.testing import write_random_tautuple
 
 XROOTD = shutil.which("xrootd")
 

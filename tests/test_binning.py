@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import uproot
 
-from tauml import binning, uproot_speedup
+from tauml.binning import split as binning
+from tauml.core import uproot_speedup
 from tauml.cli.binning import create_binned_tuples, create_tuple_size_list
-from tauml.dedup import KEY, find_duplicates
-from tauml.errors import TaumlError
-from tauml.io import payload_branches, write_tree
-from tauml.schema import TauType, branches, tau_type
-from tauml.testing import random_tautuple
+from tauml.binning.dedup import KEY, find_duplicates
+from tauml.core.errors import TaumlError
+from tauml.core.io import payload_branches, write_tree
+from tauml.core.schema import TauType, branches, tau_type
+from tauml.core.testing import random_tautuple
 
 PT = "20, 60, 1000"
 ETA = "0, 1.15, 2.3"

@@ -1,7 +1,7 @@
 import pytest
 
-from tauml.cfgfile import parse_cfg, read_cfg
-from tauml.errors import TaumlError
+from tauml.core.cfgfile import parse_cfg, read_cfg
+from tauml.core.errors import TaumlError
 
 
 def test_grammar():

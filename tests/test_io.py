@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import uproot
 
-from tauml import io, schema
-from tauml.errors import TaumlError
-from tauml.testing import write_random_tautuple
+from tauml.core import io, schema
+from tauml.core.errors import TaumlError
+from tauml.core.testing import write_random_tautuple
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import uproot
 
-from tauml.errors import TaumlError
+from tauml.core.errors import TaumlError
 from tauml.production import PROCESSES, produce
-from tauml.schema import SUMMARY_BRANCHES, TAU_TYPE_BRANCHES, TauType, branches, collections, tau_type
+from tauml.core.schema import SUMMARY_BRANCHES, TAU_TYPE_BRANCHES, TauType, branches, collections, tau_type
 
 REPO = Path(__file__).resolve().parents[1]
 C_TAU_CM = 0.00871  # tau lifetime c*tau = 87.1 um

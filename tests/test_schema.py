@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tauml import schema
-from tauml.schema import GenLeptonMatch, SampleType, TauType
+from tauml.core import schema
+from tauml.core.schema import GenLeptonMatch, SampleType, TauType
 
 
 def _spec_rows():

@@ -9,10 +9,10 @@ import uproot
 from scipy import stats
 
 from tauml.cli.shufflemerge import main
-from tauml.io import write_tree
-from tauml.schema import SampleType, TauType, branches
-from tauml.shufflemerge import bin_name, parse_bin_name, water_fill
-from tauml.testing import random_tautuple
+from tauml.core.io import write_tree
+from tauml.core.schema import SampleType, TauType, branches
+from tauml.shufflemerge.plan import bin_name, parse_bin_name, water_fill
+from tauml.core.testing import random_tautuple
 
 PT = [20.0, 40.0, 1000.0]
 ETA = [0.0, 1.15, 2.3]

@@ -11,12 +11,12 @@ from scipy import stats
 
 from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
 from tauml.cli.spectral_tools import main as spectral_tools
-from tauml.hashing import read_hash_json, std_hash, write_hash_json
-from tauml.io import write_tree
-from tauml.schema import TauType, branches
+from tauml.core.hashing import read_hash_json, std_hash, write_hash_json
+from tauml.core.io import write_tree
+from tauml.core.schema import TauType, branches
 from tauml.spectral import job_range, job_segments, read_file_list
 from tauml.spectral.inputs import ListedFile
-from tauml.testing import random_tautuple
+from tauml.core.testing import random_tautuple
 
 N_FILE = 4000
 DATASETS = {"DSA": ("e", "mu", "tau", "jet"), "DSB": ("jet",), "DSC": ("tau", "e")}

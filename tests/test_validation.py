@@ -10,9 +10,9 @@ import pytest
 
 from tauml.cli.validation import FAILED_EXIT
 from tauml.cli.validation import main as validation_tool
-from tauml.io import write_tree
-from tauml.testing import random_tautuple
-from tauml.validation import (
+from tauml.core.io import write_tree
+from tauml.core.testing import random_tautuple
+from tauml.validation.compare import (
     BRANCHES, EMPTY_PVALUE, Binning, chi2_pvalues, fill_counts, find_inputs, ks_pvalues, load_hashes,
     scan_inputs,
 )

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import TaumlError
+from ..core.errors import TaumlError
 
 
 def run(build: Callable[[], argparse.ArgumentParser], act: Callable[[argparse.Namespace], int | None],

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import binning
-from ..errors import TaumlError
-from ..io import COMPRESSION
+from ..binning import split as binning
+from ..core.errors import TaumlError
+from ..core.io import COMPRESSION
 from . import bin_edges, name_list, run
 
 

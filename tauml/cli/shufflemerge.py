@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from . import bin_edges, boolean, name_list, run
-from ..shufflemerge import DEFAULT_BUFFER_MB, DEFAULT_SEED, MODES, shuffle_merge
+from ..shufflemerge.plan import DEFAULT_BUFFER_MB, DEFAULT_SEED, MODES, shuffle_merge
 
 
 def _count(text: str) -> int:

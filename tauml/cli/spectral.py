@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from .. import spectral as lib
-from ..errors import TaumlError
-from ..remote import find_root_files
+from ..core.errors import TaumlError
+from ..core.remote import find_root_files
 from . import bin_edges, boolean, name_list, run
 
 

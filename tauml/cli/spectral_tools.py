@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..hashing import merge_hashes, read_hash_json, write_hash_table
+from ..core.hashing import merge_hashes, read_hash_json, write_hash_table
 from ..spectral import write_mixed_file_list
 from . import run
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..validation import CORRECTIONS, DEFAULT_REGEX, REFERENCES, TESTS, chunk_threshold, run_validation
-from ..validation_output import DEFAULT_FORMATS, passed, summary_lines, write_outputs
+from ..validation.compare import CORRECTIONS, DEFAULT_REGEX, REFERENCES, TESTS, chunk_threshold, run_validation
+from ..validation.output import DEFAULT_FORMATS, passed, summary_lines, write_outputs
 from . import name_list, run
 
 FAILED_EXIT = 3  # validation ran but a test failed (only with --strict); errors exit with 1

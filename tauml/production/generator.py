@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from ..errors import TaumlError
+from ..core.errors import TaumlError
 
 MM_TO_CM = 0.1
 PYTHIA_MAX_SEED = 900_000_000

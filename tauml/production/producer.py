@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TaumlError
-from ..io import TreeWriter, root_writer, schema_defaults
-from ..schema import SUMMARY_BRANCHES, SUMMARY_TREE, TREE
+from ..core.errors import TaumlError
+from ..core.io import TreeWriter, root_writer, schema_defaults
+from ..core.schema import SUMMARY_BRANCHES, SUMMARY_TREE, TREE
 from . import detector, tautuple
 from .generator import EventGenerator, MinimumBiasPool, check_process
 

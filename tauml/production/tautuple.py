@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import awkward as ak
 import numpy as np
 
-from ..io import schema_defaults
-from ..schema import SampleType, branches, collections
+from ..core.io import schema_defaults
+from ..core.schema import SampleType, branches, collections
 from . import jets as jetalg
 from . import taureco, truth
 from .detector import Reco

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import TaumlError
-from ..schema import TauType
+from ..core.errors import TaumlError
+from ..core.schema import TauType
 
 TAKE_ALL = -1.0
 

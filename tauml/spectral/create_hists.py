@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import remote
-from ..errors import TaumlError
-from ..io import atomic_path, iterate, root_writer
-from ..schema import TAU_TYPE_BRANCHES, TauType, tau_type
+from ..core import remote
+from ..core.errors import TaumlError
+from ..core.io import atomic_path, iterate, root_writer
+from ..core.schema import TAU_TYPE_BRANCHES, TauType, tau_type
 from .histograms import Axis, Hist2D, not_valid_hist
 
 HIST_PREFIX = "eta_pt_hist_"

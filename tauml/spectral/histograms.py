@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from uproot.writing.identify import to_TAxis, to_TH1x, to_TH2x
 
-from ..errors import TaumlError
-from ..io import open_file
+from ..core.errors import TaumlError
+from ..core.io import open_file
 
 # fine edges must meet coarse ones to this precision (the original allowed ~2 machine epsilons of the edge)
 EDGE_TOLERANCE = 1e-9

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cfgfile import read_cfg
-from ..errors import TaumlError
-from ..io import atomic_path
-from ..schema import TauType
+from ..core.cfgfile import read_cfg
+from ..core.errors import TaumlError
+from ..core.io import atomic_path
+from ..core.schema import TauType
 
 
 @dataclass(frozen=True)

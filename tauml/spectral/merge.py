@@ -21,12 +21,12 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
-from .. import columns
-from ..columns import Chunk
-from ..errors import TaumlError
-from ..hashing import std_hash, write_hash_json
-from ..io import TreeWriter, open_file, open_tree, payload_branches, require_branches, root_writer
-from ..schema import TauType, branches, collections, tau_type
+from ..core import columns
+from ..core.columns import Chunk
+from ..core.errors import TaumlError
+from ..core.hashing import std_hash, write_hash_json
+from ..core.io import TreeWriter, open_file, open_tree, payload_branches, require_branches, root_writer
+from ..core.schema import TauType, branches, collections, tau_type
 from .acceptance import bin_acceptance, parse_tau_ratio, type_acceptance
 from .create_hists import HIST_PREFIX, SPECTRUM_BRANCHES
 from .histograms import Axis, Hist2D, read_hist2d

@@ -3,7 +3,7 @@
 uproot reads ``root://`` files itself (through fsspec-xrootd and the XRootD client); only listing a
 directory needs this module. Local paths go through ``os`` unchanged; remote ones through fsspec, whose
 ``root`` protocol is the XRootD client's ``FileSystem.dirlist``. Remote results are full URLs, so they
-can be passed straight to ``tauml.io``.
+can be passed straight to ``tauml.core.io``.
 """
 from __future__ import annotations
 

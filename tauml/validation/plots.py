@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from .validation import EMPTY_PVALUE, Comparison  # noqa: E402
+from .compare import EMPTY_PVALUE, Comparison  # noqa: E402
 
 AXIS_TITLES = {
     "tau_pt": r"$p_\mathrm{T}^{\tau}$ [GeV]", "tau_eta": r"$\eta^{\tau}$", "tauType": "tau type",

@@ -17,14 +17,14 @@ import numpy as np
 import uproot
 from tqdm import tqdm
 
-from . import columns
-from .columns import Chunk, Collection
-from .errors import TaumlError
-from .io import TreeWriter, collection_layout, open_tree, require_branches, root_writer
-from .schema import branches
+from ..core import columns
+from ..core.columns import Chunk, Collection
+from ..core.errors import TaumlError
+from ..core.io import TreeWriter, collection_layout, open_tree, require_branches, root_writer
+from ..core.schema import branches
 
 if TYPE_CHECKING:
-    from .shufflemerge import Plan, Stream
+    from .plan import Plan, Stream
 
 
 class TreeCache:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DEFAULT_STEP, iterate, open_tree
+from ..core.io import DEFAULT_STEP, iterate, open_tree
 
 KEY = ("run", "lumi", "evt", "jet_index", "tau_index")
 RECORD = np.dtype([("run", "u4"), ("lumi", "u4"), ("evt", "u8"), ("jet_index", "i4"), ("tau_index", "i4"),

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import columns, remote
-from .binsink import BUFFER_BYTES, DEFAULT_COMPRESSION, FLUSH_BYTES, BinSink, ProcessSinks
+from ..core import columns, remote
+from .sink import BUFFER_BYTES, DEFAULT_COMPRESSION, FLUSH_BYTES, BinSink, ProcessSinks
 from .dedup import KEY, find_duplicates
-from .errors import TaumlError
-from .io import TreeWriter, atomic_path, iterate, open_file, open_tree, payload_branches, require_branches, root_writer
-from .schema import SUMMARY_TREE, TAU_TYPE_BRANCHES, TREE, TauType, tau_type
+from ..core.errors import TaumlError
+from ..core.io import TreeWriter, atomic_path, iterate, open_file, open_tree, payload_branches, require_branches, root_writer
+from ..core.schema import SUMMARY_TREE, TAU_TYPE_BRANCHES, TREE, TauType, tau_type
 
 DEFAULT_PT_BINS = (20., 25., 30., 35., 40., 45., 50., 55., 60., 70., 80., 90., 100., 120., 140., 160., 180., 200.,
                    225., 250., 275., 300., 350., 400., 450., 500., 600., 700., 800., 900., 1000.)

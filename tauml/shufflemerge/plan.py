@@ -20,11 +20,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .cfgfile import read_cfg
-from .errors import TaumlError
-from .io import open_tree, payload_branches
-from .mixstream import TreeCache, entry_bytes, write_plan
-from .schema import SampleType, TauType, branches
+from ..core.cfgfile import read_cfg
+from ..core.errors import TaumlError
+from ..core.io import open_tree, payload_branches
+from .stream import TreeCache, entry_bytes, write_plan
+from ..core.schema import SampleType, TauType, branches
 
 CFG_KEYS = ("dir", "file", "sample_type", "weight")
 SIZE_LIST = "size_list.txt"

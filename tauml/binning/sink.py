@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from . import columns, uproot_speedup
-from .errors import TaumlError
-from .io import TreeWriter, atomic_path, codec
+from ..core import columns, uproot_speedup
+from ..core.errors import TaumlError
+from ..core.io import TreeWriter, atomic_path, codec
 
 
 DEFAULT_COMPRESSION = ("LZ4", 4)

@@ -127,7 +127,7 @@ def concatenate(chunks: list[Chunk]) -> Chunk:
 
 
 def to_writer_arrays(chunk: Chunk) -> dict[str, object]:
-    """Arrays for ``tauml.io.TreeWriter``: each collection already zipped under its name (cheaper than ak.zip)."""
+    """Arrays for ``tauml.core.io.TreeWriter``: each collection already zipped under its name (cheaper than ak.zip)."""
     out: dict[str, object] = {}
     for key, value in chunk.items():
         if not isinstance(value, Collection):
@@ -146,7 +146,7 @@ def to_writer_arrays(chunk: Chunk) -> dict[str, object]:
 
 
 def to_branch_arrays(chunk: Chunk) -> dict[str, object]:
-    """Arrays by branch name, each jagged one on its own (``tauml.io.TreeWriter`` groups them again)."""
+    """Arrays by branch name, each jagged one on its own (``tauml.core.io.TreeWriter`` groups them again)."""
     out: dict[str, object] = {}
     for key, value in chunk.items():
         if not isinstance(value, Collection):

@@ -16,10 +16,10 @@ import numpy as np
 import uproot
 from uproot.writing import identify
 
-from .errors import TaumlError
-from .io import atomic_path
-from .validation import EMPTY_PVALUE, Axis, Comparison, Report
-from .validation_plots import plot_comparison
+from ..core.errors import TaumlError
+from ..core.io import atomic_path
+from .compare import EMPTY_PVALUE, Axis, Comparison, Report
+from .plots import plot_comparison
 
 PVALUES_JSON = "pvalues.json"
 HISTOGRAMS_ROOT = "histograms.root"

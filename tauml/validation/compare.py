@@ -23,10 +23,10 @@ import numpy as np
 from scipy import special, stats
 from tqdm import tqdm
 
-from .errors import TaumlError
-from .hashing import read_hash_json
-from .io import iterate, open_tree, require_branches
-from .schema import SampleType, TauType
+from ..core.errors import TaumlError
+from ..core.hashing import read_hash_json
+from ..core.io import iterate, open_tree, require_branches
+from ..core.schema import SampleType, TauType
 
 BRANCHES = ("tau_pt", "tau_eta", "tauType", "sampleType", "dataset_id", "dataset_group_id")
 DEFAULT_REGEX = r".*\.root$"

@@ -49,7 +49,7 @@ def _default(code: str, dtype: np.dtype) -> int | float:
 @cache
 def branches() -> dict[str, Branch]:
     """All 552 branches of tree ``taus`` in declaration order."""
-    table = files("tauml.data").joinpath("tautuple_v2.tsv").read_text().splitlines()
+    table = files("tauml.core.data").joinpath("tautuple_v2.tsv").read_text().splitlines()
     rows = [line.split("\t") for line in table if line and not line.startswith("#")][1:]
     result = {}
     for name, root_type, default, collection, readers in rows:
