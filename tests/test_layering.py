@@ -1,10 +1,12 @@
-"""The package's layering: core imports no stage, a stage imports core and never another stage, no cycles."""
+"""The package's layering: libraries (core < features < model) import only lower libraries; a stage imports
+libraries and never another stage; no import cycles."""
 import ast
 from pathlib import Path
 
 import tauml
 
 PACKAGE = Path(tauml.__file__).parent
+LIBRARIES = ("core", "features", "model")  # in layering order
 STAGES = {"production", "binning", "shufflemerge", "spectral", "validation", "inputs", "training", "evaluation"}
 
 
@@ -43,14 +45,19 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def test_stages_import_core_only():
+def test_every_module_is_in_a_layer():
+    layers = {_layer(m) for m in _graph()} - {""}
+    assert layers <= set(LIBRARIES) | STAGES | {"cli"}
+
+
+def test_libraries_import_lower_layers_and_stages_no_other_stage():
     violations = []
     for module, imported in _graph().items():
         layer = _layer(module)
         for target in imported:
             other = _layer(target)
-            if layer == "core" and other != "core":
-                violations.append(f"{module} (core) imports {target}")
+            if layer in LIBRARIES and (other not in LIBRARIES or LIBRARIES.index(other) > LIBRARIES.index(layer)):
+                violations.append(f"{module} ({layer}) imports {target}")
             elif layer in STAGES and other in STAGES and other != layer:
                 violations.append(f"{module} imports another stage: {target}")
     assert violations == []
