@@ -13,11 +13,12 @@ chain: install
 system-deps:
 	bash tests/services/install-system-deps.sh
 
-# pytest's exit status 5 (no test collected, e.g. under a -k that matches nothing) is not a failure
+# pytest's exit status 5 (no test collected, e.g. under a -k that matches nothing) is not a failure;
+# --strict-skips fails the run on a skip whose reason tests/conftest.py does not list
 test: system-deps
 	$(PYTHON) -m pip install -e '.[test]'
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --strict-skips $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-slow: system-deps
 	$(PYTHON) -m pip install -e '.[test]'
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) -m slow --strict-skips $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -22,6 +22,7 @@ include: "rules/binning.smk"
 include: "rules/shuffle.smk"
 include: "rules/spectral.smk"
 include: "rules/validation.smk"
+include: "rules/inputs.smk"
 include: "rules/batch.smk"  # last: derives batch-system requests from every rule's resources
 
 

@@ -1,7 +1,9 @@
-# Binning: CreateBinnedTuples per dataset (a checkpoint, so that later rules see the bin files, see
-# binned_tuples() in rules/common.smk), and CreateTupleSizeList over all datasets.
+# Binning: CreateBinnedTuples (tauml.cli.binning -> tauml.binning.split) splits each dataset into the directory
+# tuples/<dataset>/ of <tauType>_pt_<ptLow>_eta_<etaLow>.root bin files; CreateTupleSizeList
+# (tauml.cli.binning -> tauml.binning.size_list) lists them in tuples/size_list.txt, which the ShuffleMerge
+# rules consume (the bin directories are whole outputs, so no checkpoint is needed).
 
-checkpoint bin_dataset:
+rule bin_dataset:
     input:
         lambda w: raw_tuples(w.dataset),
     output:
@@ -11,35 +13,39 @@ checkpoint bin_dataset:
     params:
         dir=lambda w, input: os.path.dirname(input[0]),
         pattern=raw_tuple_pattern,
-        pt=edges_flag(BINNING.get("pt_bins", DEFAULT_PT_BINS)),
-        eta=edges_flag(BINNING.get("eta_bins", DEFAULT_ETA_BINS)),
-        algo=BINNING.get("compression", {}).get("algo", DEFAULT_COMPRESSION[0]),
-        level=BINNING.get("compression", {}).get("level", DEFAULT_COMPRESSION[1]),
+        pt=edges_flag(BINNING_PT_BINS),
+        eta=edges_flag(BINNING_ETA_BINS),
+        algo=BINNING["compression"]["algo"],
+        level=BINNING["compression"]["level"],
     log:
         f"{OUT}/logs/bin_dataset/{{dataset}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/bin_dataset/{{dataset}}.tsv"
     conda:
         "../envs/preprocessing.yaml"
-    threads: BINNING.get("n_threads", 2)
+    threads: BINNING["n_threads"]
     resources:
         # reader ~0.5 GB + ~0.6 GB per writer process; bin files ~ input size (LZ4) plus a key spill
         mem_mb=lambda w, threads: 600 + 600 * max(1, threads - 1),
         disk_mb=lambda w, input: max(500, int(2 * input.size_mb)),
         runtime=lambda w, input: 30 + int(input.size_mb / 60),
     shell:
-        "CreateBinnedTuples --output {output} --input-dir {params.dir} --file-name-pattern '{params.pattern}'"
-        " --pt-bins '{params.pt}' --eta-bins '{params.eta}' --n-threads {threads}"
-        " --compression-algo {params.algo} --compression-level {params.level} > {log} 2>&1"
+        "CreateBinnedTuples --output {output:q} --input-dir {params.dir:q} --file-name-pattern {params.pattern:q}"
+        " --pt-bins {params.pt:q} --eta-bins {params.eta:q} --n-threads {threads}"
+        " --compression-algo {params.algo} --compression-level {params.level} > {log:q} 2>&1"
 
 
 rule size_list:
     input:
         expand(f"{BINNED_DIR}/{{dataset}}", dataset=DATASETS),
     output:
-        f"{BINNED_DIR}/size_list.txt",
+        f"{BINNED_DIR}/{SIZE_LIST}",
     params:
         dir=output_dir,
     log:
         f"{OUT}/logs/size_list/size_list.log",
+    benchmark:
+        f"{OUT}/benchmarks/size_list/size_list.tsv"
     conda:
         "../envs/preprocessing.yaml"
     threads: 1
@@ -48,7 +54,7 @@ rule size_list:
         disk_mb=10,
         runtime=30,
     shell:
-        "CreateTupleSizeList --input {params.dir} > {output}.tmp 2> {log} && mv {output}.tmp {output}"
+        "CreateTupleSizeList --input {params.dir:q} > {output:q} 2> {log:q} && tail -n 1 {log:q}"
 
 
-ALL_TARGETS.append(f"{BINNED_DIR}/size_list.txt")
+ALL_TARGETS.append(f"{BINNED_DIR}/{SIZE_LIST}")

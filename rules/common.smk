@@ -1,12 +1,14 @@
 # Constants, paths and input functions of all rule files; the rule files hold rules only, the logic lives
-# in the tauml package.
+# in the tauml package. `config` is validated against config/schema.yaml with its defaults filled in (Snakefile),
+# so every key the schema gives a default is read here without a fallback.
 import os
 import re
+import shlex
 from pathlib import Path
 
-from tauml.binning.split import DEFAULT_COMPRESSION, DEFAULT_ETA_BINS, DEFAULT_PT_BINS
+from tauml.binning.split import DEFAULT_ETA_BINS, DEFAULT_PT_BINS
+from tauml.core.binfiles import SIZE_LIST, cell_name
 from tauml.core.cfgfile import read_cfg
-from tauml.shufflemerge.plan import cell_name
 
 OUT = config["output_dir"]
 DATASETS = config["datasets"]
@@ -38,26 +40,28 @@ def output_dir(wildcards, output):
 
 # --- production ---------------------------------------------------------------------------------------
 PRODUCTION = config["production"]
-CMSSW = PRODUCTION.get("cmssw", {})
+CMSSW = PRODUCTION["cmssw"]
 
 
 def production_pileup(wildcards):
-    return DATASETS[wildcards.dataset].get("pileup_mu", PRODUCTION.get("pileup_mu", 0))
+    return DATASETS[wildcards.dataset].get("pileup_mu", PRODUCTION["pileup_mu"])  # per-dataset override
 
 
 def production_command(wildcards, output):
-    """The command of one job; job j of a dataset uses seed + j (embedded) or every n-th input file (cmssw)."""
+    """The command of one job; job j of a dataset uses seed + j (embedded) or every n-th input file (cmssw).
+    Paths are shell-quoted, as `:q` quotes them in the rules' own shell commands."""
     dataset = DATASETS[wildcards.dataset]
     job = int(wildcards.job)
+    out = shlex.quote(output[0])
     if PRODUCTION["mode"] == "cmssw":
-        files = CMSSW.get("input_files", {}).get(wildcards.dataset, [])[job :: dataset["jobs"]]
+        files = CMSSW["input_files"].get(wildcards.dataset, [])[job :: dataset["jobs"]]
         return (
-            f"cmsRun {CMSSW.get('cfg', 'Production.py')} sampleType={CMSSW.get('sample_type', 'MC')} "
-            f"inputFiles={','.join(files)} maxEvents={dataset['events_per_job']} outputFile={output}"
+            f"cmsRun {shlex.quote(CMSSW['cfg'])} sampleType={CMSSW['sample_type']} "
+            f"inputFiles={shlex.quote(','.join(files))} maxEvents={dataset['events_per_job']} outputFile={out}"
         )
     return (
         f"TauTupleProducer --process {dataset['process']} --n-events {dataset['events_per_job']} "
-        f"--seed {dataset['seed'] + job} --pileup {production_pileup(wildcards)} --output {output}"
+        f"--seed {dataset['seed'] + job} --pileup {production_pileup(wildcards)} --output {out}"
     )
 
 
@@ -69,18 +73,11 @@ def production_runtime(wildcards):
 
 
 # --- binning --------------------------------------------------------------------------------------------
-BINNING = config.get("binning") or {}
+BINNING = config["binning"]
 BINNED_DIR = f"{OUT}/tuples"
-BIN_FILE_PATTERN = "{tauType,[a-z_]+}_pt_{pt,[0-9]+}_eta_{eta,[0-9]+\\.[0-9]+}.root"
-
-
-def binned_tuples(dataset):
-    """The `{tauType}_pt_{pt}_eta_{eta}.root` files of one dataset (not other.root or summary.root), known once
-    its bin_dataset checkpoint has run. Use it inside an input function, e.g.
-    `input: lambda w: binned_tuples(w.dataset)`."""
-    directory = checkpoints.bin_dataset.get(dataset=dataset).output[0]
-    found = glob_wildcards(os.path.join(directory, BIN_FILE_PATTERN))
-    return sorted(expand(os.path.join(directory, "{tauType}_pt_{pt}_eta_{eta}.root"), zip, **found._asdict()))
+# null in the config: CreateBinnedTuples' own default bins, the README's
+BINNING_PT_BINS = BINNING["pt_bins"] or DEFAULT_PT_BINS
+BINNING_ETA_BINS = BINNING["eta_bins"] or DEFAULT_ETA_BINS
 
 
 # --- shufflemerge ---------------------------------------------------------------------------------------
@@ -95,18 +92,23 @@ SHUFFLE_RESOURCES = dict(
 )
 
 
-def shufflemerge_edges(step, key):
-    """Bin edges of a step as a flag value; null means the binning stage's bins."""
-    default = BINNING.get(key, DEFAULT_PT_BINS if key == "pt_bins" else DEFAULT_ETA_BINS)
-    edges = SHUFFLE[step][key] if SHUFFLE[step][key] is not None else default
-    return edges_flag(edges)
+def shufflemerge_bin_flags(step):
+    """--pt-bins/--eta-bins of a step (null: the binning stage's bins); left out where those are the README's
+    bins, ShuffleMerge's default, so that the command is the README's."""
+    flags = []
+    for key, flag, binning_edges, readme in (("pt_bins", "--pt-bins", BINNING_PT_BINS, DEFAULT_PT_BINS),
+                                             ("eta_bins", "--eta-bins", BINNING_ETA_BINS, DEFAULT_ETA_BINS)):
+        edges = SHUFFLE[step][key] if SHUFFLE[step][key] is not None else binning_edges
+        if [float(e) for e in edges] != [float(e) for e in readme]:
+            flags.append(f"{flag} '{edges_flag(edges)}'")
+    return " ".join(flags)
 
 
 def shufflemerge_flags(step):
     """ShuffleMerge options of a step, from config["shufflemerge"][step] and the shared settings."""
     s = SHUFFLE[step]
     return (
-        f"--pt-bins '{shufflemerge_edges(step, 'pt_bins')}' --eta-bins '{shufflemerge_edges(step, 'eta_bins')}'"
+        f"{shufflemerge_bin_flags(step)}"
         f" --calc-weights {str(s['calc_weights']).lower()} --ensure-uniformity {str(s['ensure_uniformity']).lower()}"
         f" --max-bin-occupancy {s['max_bin_occupancy']} --disabled-branches '{s['disabled_branches']}'"
         f" --seed {SHUFFLE['seed']} --buffer-mb {SHUFFLE['buffer_mb']}"
@@ -159,21 +161,53 @@ def spectral_flags():
 
 
 # --- validation -----------------------------------------------------------------------------------------
-VALIDATION = config.get("validation", {})
+VALIDATION = config["validation"]
 VALIDATION_DIR = f"{OUT}/validation"
 
 
 def validation_regex(wildcards, input):
-    """Exactly this run's job outputs: neither stale files of a larger n_jobs nor files in sub-directories."""
-    return "|".join(f"^{re.escape(path)}$" for path in input.tuples)
+    """The README's --regex 'ShuffleMergeSpectral_[0-9]+\\.root$' (searched in file names) narrowed to this
+    run's job indices, so that stale outputs of a larger n_jobs stay out."""
+    names = "|".join(re.escape(os.path.basename(path)) for path in input.tuples)
+    return f"^({names})$"
 
 
 def validation_flags():
     v = VALIDATION
     flags = [
-        f"--nsplit {v.get('nsplit', 100)}", f"--test {v.get('test', 'Chi2')}",
-        f"--pvthreshold {v.get('pvthreshold', 0.05)}", f"--correction {v.get('correction', 'bonferroni')}",
-        f"--reference {v.get('reference', 'first')}",
+        f"--nsplit {v['nsplit']}", f"--test {v['test']}", f"--pvthreshold {v['pvthreshold']}",
+        f"--correction {v['correction']}", f"--reference {v['reference']}",
     ]
-    flags += ["--use_dataset_id"] * v.get("use_dataset_id", False) + ["--strict"] * v.get("strict", False)
+    flags += ["--use_dataset_id"] * v["use_dataset_id"] + ["--strict"] * v["strict"]
     return " ".join(flags)
+
+
+# --- training inputs ------------------------------------------------------------------------------------
+from tauml.features.config import load_training_cfg
+
+TRAINING_INPUTS = config["training_inputs"]
+TRAINING_CFG_PATH = TRAINING_INPUTS["cfg"]
+TRAINING_CFG = load_training_cfg(TRAINING_CFG_PATH)
+INPUTS_DIR = f"{OUT}/training_tuples"
+SCALING_DIR = f"{OUT}/scaling"
+SCALING_VERSION = TRAINING_CFG["Scaling_setup"].get("version", 1)
+SCALING_JSON = f"{SCALING_DIR}/scaling_params_v{SCALING_VERSION}.json"
+TRAINING_PARTS = list(range(TRAINING_INPUTS["n_parts"]))
+TESTING_ITEMS = list(read_cfg(SHUFFLE["testing"]["cfg"]))
+
+
+def training_tuples(ext):
+    """The training TrainingTuples (one per shuffled file and part), `ext` "root" or "h5"."""
+    return expand(f"{INPUTS_DIR}/training/ShuffleMergeSpectral_{{idx}}_part{{part}}.{ext}", idx=SPECTRAL_JOBS,
+                  part=TRAINING_PARTS)
+
+
+def testing_tuples(ext):
+    return expand(f"{INPUTS_DIR}/testing/{{item}}.{ext}", item=TESTING_ITEMS)
+
+
+def cell_flags():
+    """TrainingTupleProducer's grid flags, from the training configuration's Setup (one home for them)."""
+    s = TRAINING_CFG["Setup"]
+    return (f"--n-inner-cells {s['n_inner_cells']} --inner-cell-size {s['inner_cell_size']}"
+            f" --n-outer-cells {s['n_outer_cells']} --outer-cell-size {s['outer_cell_size']}")

@@ -1,5 +1,6 @@
-# Spectral path: CreateSpectralHists per dataset, the mixed file list, one ShuffleMergeSpectral job per
-# --job-idx, and the union of the per-job hash JSONs.
+# Spectral path: CreateSpectralHists per dataset (tauml.cli.spectral -> tauml.spectral.create_hists), the mixed
+# file list and the union of the per-job hash JSONs (python -m tauml.cli.spectral_tools -> tauml.spectral.inputs,
+# tauml.core.hashing), one ShuffleMergeSpectral job per --job-idx (tauml.cli.spectral -> tauml.spectral.merge).
 
 rule spectral_hists:
     input:
@@ -16,6 +17,8 @@ rule spectral_hists:
         eta=SPECTRAL["eta_hist"],
     log:
         f"{OUT}/logs/spectral_hists/{{dataset}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/spectral_hists/{{dataset}}.tsv"
     conda:
         "../envs/preprocessing.yaml"
     threads: SPECTRAL["hist_threads"]
@@ -24,9 +27,9 @@ rule spectral_hists:
         disk_mb=100,
         runtime=60,
     shell:
-        "CreateSpectralHists --output {output.root} --output_entries {output.txt} --input-dir {params.dir}"
-        " --file-name-pattern '{params.pattern}' --pt-hist '{params.pt}' --eta-hist '{params.eta}'"
-        " --n-threads {threads} > {log} 2>&1"
+        "CreateSpectralHists --output {output.root:q} --output_entries {output.txt:q} --input-dir {params.dir:q}"
+        " --file-name-pattern {params.pattern:q} --pt-hist {params.pt:q} --eta-hist {params.eta:q}"
+        " --n-threads {threads} > {log:q} 2>&1"
 
 
 rule spectral_filelist:
@@ -38,6 +41,8 @@ rule spectral_filelist:
         seed=SPECTRAL["seed"],
     log:
         f"{OUT}/logs/spectral_filelist/filelist_mix.log",
+    benchmark:
+        f"{OUT}/benchmarks/spectral_filelist/filelist_mix.tsv"
     conda:
         "../envs/preprocessing.yaml"
     threads: 1
@@ -46,7 +51,7 @@ rule spectral_filelist:
         disk_mb=10,
         runtime=5,
     shell:
-        "python -m tauml.cli.spectral_tools filelist {input} --output {output} --seed {params.seed} > {log} 2>&1"
+        "python -m tauml.cli.spectral_tools filelist {input:q} --output {output:q} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule shuffle_merge_spectral:
@@ -66,6 +71,8 @@ rule shuffle_merge_spectral:
         flags=spectral_flags(),
     log:
         f"{OUT}/logs/shuffle_merge_spectral/{{idx}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/shuffle_merge_spectral/{{idx}}.tsv"
     conda:
         "../envs/preprocessing.yaml"
     threads: SPECTRAL["n_threads"]
@@ -74,9 +81,9 @@ rule shuffle_merge_spectral:
         disk_mb=SPECTRAL["resources"]["disk_mb"],
         runtime=SPECTRAL["resources"]["runtime"],
     shell:
-        "ShuffleMergeSpectral --cfg {input.cfg} --input {input.filelist} --input-spec {params.spectrum_dir}"
-        " --output {output.root} --out-dir {params.out_dir} --job-idx {wildcards.idx} --n-threads {threads}"
-        " {params.flags} > {log} 2>&1"
+        "ShuffleMergeSpectral --cfg {input.cfg:q} --input {input.filelist:q} --input-spec {params.spectrum_dir:q}"
+        " --output {output.root:q} --out-dir {params.out_dir:q} --job-idx {wildcards.idx} --n-threads {threads}"
+        " {params.flags} > {log:q} 2>&1"
 
 
 rule spectral_hashes:
@@ -88,6 +95,8 @@ rule spectral_hashes:
         group=f"{SHUFFLED_DIR}/datagroup_hash.json",
     log:
         f"{OUT}/logs/spectral_hashes/hashes.log",
+    benchmark:
+        f"{OUT}/benchmarks/spectral_hashes/hashes.tsv"
     conda:
         "../envs/preprocessing.yaml"
     threads: 1
@@ -96,8 +105,8 @@ rule spectral_hashes:
         disk_mb=10,
         runtime=5,
     shell:
-        "(python -m tauml.cli.spectral_tools merge-hashes {input.dataset} --output {output.dataset}"
-        " && python -m tauml.cli.spectral_tools merge-hashes {input.group} --output {output.group}) > {log} 2>&1"
+        "(python -m tauml.cli.spectral_tools merge-hashes {input.dataset:q} --output {output.dataset:q}"
+        " && python -m tauml.cli.spectral_tools merge-hashes {input.group:q} --output {output.group:q}) > {log:q} 2>&1"
 
 
 ALL_TARGETS.extend(expand(f"{SHUFFLED_DIR}/ShuffleMergeSpectral_{{idx}}.root", idx=SPECTRAL_JOBS))

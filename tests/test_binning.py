@@ -10,7 +10,9 @@ import pytest
 import uproot
 
 from tauml.binning import split as binning
+from tauml.binning.sink import BinSink
 from tauml.core import uproot_speedup
+from tauml.core.binfiles import parse_bin_name
 from tauml.cli.binning import create_binned_tuples, create_tuple_size_list
 from tauml.binning.dedup import KEY, find_duplicates
 from tauml.core.errors import TaumlError
@@ -103,9 +105,9 @@ def test_conservation_bins_and_size_list(dataset, split, split_arrays, capsys):
         if name == binning.OTHER_FILE:
             assert (index == GRID.n_bins).all()
             continue
-        kind, pt, eta = binning.BIN_FILE.match(name).group("type", "pt", "eta")
-        assert (tau_type(a) == TauType[kind]).all()
-        i_pt, i_eta = GRID.pt.index(float(pt)), GRID.eta.index(float(eta))
+        kind, pt, eta = parse_bin_name(name.removesuffix(".root"))
+        assert (tau_type(a) == kind).all()
+        i_pt, i_eta = GRID.pt.index(pt), GRID.eta.index(eta)
         assert ((a["tau_pt"] >= GRID.pt[i_pt]) & (a["tau_pt"] < GRID.pt[i_pt + 1])).all()
         assert ((np.abs(a["tau_eta"]) >= GRID.eta[i_eta]) & (np.abs(a["tau_eta"]) < GRID.eta[i_eta + 1])).all()
         assert len(set(index.tolist())) == 1 and GRID.file_name(int(index[0])) == name
@@ -315,19 +317,6 @@ def test_bin_file_names_follow_the_original():
     assert binning.bin_file_name("emb_tau", 1000, 0.575) == "emb_tau_pt_1000_eta_0.575.root"
 
 
-def test_fast_tree_metadata_is_byte_identical(tmp_path):
-    assert uproot_speedup.apply()
-    arrays = {k: v for k, v in random_tautuple(5, seed=1).items() if k.startswith(("tau_", "ele_", "muon_"))}
-    with uproot.recreate(tmp_path / "t.root") as f:
-        types = {k: (v.type.content if isinstance(v, ak.Array) else v.dtype) for k, v in arrays.items()}
-        tree = f.mktree("taus", types)._cascading
-        fast = b"".join(tree._build_out())
-        offsets = [(d.get("metadata_start"), d.get("basket_metadata_start")) for d in tree._branch_data]
-        slow = b"".join(uproot_speedup.ORIGINAL_BUILD_OUT(tree))
-        assert fast == slow
-        assert offsets == [(d.get("metadata_start"), d.get("basket_metadata_start")) for d in tree._branch_data]
-
-
 def test_write_back_file_equals_plain_writes(tmp_path):
     rng = np.random.default_rng(7)
     fast = uproot_speedup.WriteBackFile(tmp_path / "fast.bin", flush_bytes=64)
@@ -344,3 +333,47 @@ def test_write_back_file_equals_plain_writes(tmp_path):
             assert fast.tell() == plain.tell()
     fast.close()
     assert (tmp_path / "fast.bin").read_bytes() == (tmp_path / "plain.bin").read_bytes()
+
+
+def test_spill_to_disk_under_a_small_memory_budget(dataset, split_arrays, tmp_path, monkeypatch):
+    """With a 1 MiB budget the waiting entries go to spill files and come back: the same bin files."""
+    spills = []
+    original = BinSink._spill
+
+    def counted_spill(self):
+        spills.append(sorted(self._pending))
+        original(self)
+
+    monkeypatch.setattr(binning, "BUFFER_BYTES", 1 << 20)
+    monkeypatch.setattr(BinSink, "_spill", counted_spill)
+    top, _ = dataset
+    out = tmp_path / "DS"
+    assert _split(out, top, "--n-threads", "1") == 0
+    assert spills and all(spills)
+    again = _read_all(out)
+    assert again.keys() == split_arrays.keys()
+    for name in again:
+        assert ak.to_list(again[name]) == ak.to_list(split_arrays[name]), name
+    assert not [p for p in out.rglob(".*")]  # spill directory and key files are gone
+
+
+def test_writer_process_dying_mid_split_leaves_nothing(dataset, tmp_path, monkeypatch, capsys):
+    """One of two writer processes dies on its first chunk (as if killed): one clear error, no output."""
+    marker = tmp_path / "died"
+
+    def dying_add(self, *args):
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return original_add(self, *args)
+        os._exit(9)
+
+    original_add = BinSink.add
+    monkeypatch.setattr(BinSink, "add", dying_add)
+    top, _ = dataset
+    out = tmp_path / "out" / "DS"
+    assert _split(out, top, "--n-threads", "3") == 1
+    assert marker.exists()
+    err = capsys.readouterr().err
+    assert "CreateBinnedTuples: error: a writer process died" in err
+    assert not out.exists() and list((tmp_path / "out").iterdir()) == []

@@ -54,7 +54,7 @@ def test_clear_errors(tmp_path, random_file):
         next(io.iterate(random_file, ["tau_pt", "no_such_branch"]))
     truncated = tmp_path / "truncated.root"
     truncated.write_bytes(random_file.read_bytes()[: random_file.stat().st_size * 2 // 3])
-    with pytest.raises(TaumlError, match="truncated.root: cannot read tree 'taus'"):
+    with pytest.raises(TaumlError, match="truncated.root: truncated or corrupt: expected [0-9]+ bytes, found"):
         for _ in io.iterate(truncated, list(schema.branches())):
             pass
 

@@ -11,7 +11,8 @@ from scipy import stats
 from tauml.cli.shufflemerge import main
 from tauml.core.io import write_tree
 from tauml.core.schema import SampleType, TauType, branches
-from tauml.shufflemerge.plan import bin_name, parse_bin_name, water_fill
+from tauml.core.binfiles import bin_name, parse_bin_name
+from tauml.shufflemerge.plan import water_fill
 from tauml.core.testing import random_tautuple
 
 PT = [20.0, 40.0, 1000.0]
@@ -277,3 +278,21 @@ def test_stale_size_list_is_an_error(tmp_path, capsys):
     assert shuffle_merge(tmp_path, "t: dir=DY file=tau_.*\n", out) == 1
     assert "size_list.txt says 6" in capsys.readouterr().err
     assert list(tmp_path.glob("*.root*")) == []
+
+
+def test_shards_and_reading_processes_do_not_change_the_output(mixed_inputs, tmp_path):
+    """The two-pass shuffle: many small shards, blocks and read chunks (tiny --buffer-mb) and two reading
+    processes write the same entries in the same order as one process with one shard; no shard is left."""
+    root, made = mixed_inputs
+    (tmp_path / "in").symlink_to(root / "in")
+    flags = ("--calc-weights", "true", "--ensure-uniformity", "true", "--max-bin-occupancy", "600")
+    one, many = tmp_path / "one.root", tmp_path / "many.root"
+    assert shuffle_merge(tmp_path, MIX_CFG, one, *flags) == 0
+    assert shuffle_merge(tmp_path, MIX_CFG, many, *flags, "--buffer-mb", "0.01", "--n-threads", "2") == 0
+    a, b = read(one), read(many)
+    assert a.keys() == b.keys() and len(a["evt"]) > 2000
+    for k in a:
+        assert np.array_equal(np.concatenate(a[k]) if a[k].dtype == object else a[k],
+                              np.concatenate(b[k]) if b[k].dtype == object else b[k])
+    assert uproot.open(many)["taus"]["evt"].num_baskets > uproot.open(one)["taus"]["evt"].num_baskets
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "many.root", "merge.cfg", "one.root"]

@@ -146,7 +146,7 @@ def test_spectrum_histograms_readable_by_root(tmp_path):
 
 def test_dataset_loop_mode(tmp_path, data):
     out = tmp_path / "spec"
-    assert create_spectral_hists(["--input", str(data / "raw"), "--output", str(out), "--filter", ".*/DS[AB]$",
+    assert create_spectral_hists(["--input", str(data / "raw"), "--output", str(out), "--filter", "^DS[AB]$",
                                   "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["DSA.root", "DSA.txt", "DSB.root", "DSB.txt"]
     h = uproot.open(out / "DSB.root")["eta_pt_hist_jet"]

@@ -13,6 +13,7 @@ import numpy as np
 import uproot
 
 from ..core import columns, uproot_speedup
+from ..core.children import die_with_parent
 from ..core.errors import TaumlError
 from ..core.io import TreeWriter, atomic_path, codec
 
@@ -109,6 +110,7 @@ class BinSink:
 
 
 def _sink_main(inbox, outbox, args) -> None:
+    die_with_parent()
     sink = BinSink(*args)
     try:
         while (message := inbox.get()) is not None:

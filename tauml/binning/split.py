@@ -10,8 +10,6 @@ appears only when everything succeeded.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import re
 import shutil
 import sys
@@ -23,6 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core import columns, remote
+from ..core.axis import check_edges
+from ..core.binfiles import OTHER_FILE, SUMMARY_FILE, bin_file_name, is_bin_file
 from .sink import BUFFER_BYTES, DEFAULT_COMPRESSION, FLUSH_BYTES, BinSink, ProcessSinks
 from .dedup import KEY, find_duplicates
 from ..core.errors import TaumlError
@@ -37,18 +37,6 @@ DEFAULT_STEP = "64 MB"
 MAX_DZ = 0.2
 SELECTION_BRANCHES = ("tau_index", "tau_decayModeFindingNewDMs", "tau_dz")
 REQUIRED_BRANCHES = tuple(dict.fromkeys(KEY + SELECTION_BRANCHES + TAU_TYPE_BRANCHES))
-OTHER_FILE = "other.root"
-SUMMARY_FILE = "summary.root"
-BIN_FILE = re.compile(r"^(?P<type>[a-z_]+)_pt_(?P<pt>[0-9]+)_eta_(?P<eta>[0-9]+\.[0-9]{3})\.root$")
-
-
-def _edges(values: Iterable[float], what: str) -> tuple[float, ...]:
-    edges = tuple(float(v) for v in values)
-    if len(edges) < 2:
-        raise TaumlError(f"{what} bins: need at least 2 edges, got {list(edges)}")
-    if not all(math.isfinite(e) for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
-        raise TaumlError(f"{what} bins: edges must be finite and strictly increasing, got {list(edges)}")
-    return edges
 
 
 @dataclass(frozen=True)
@@ -59,8 +47,8 @@ class BinGrid:
     eta: tuple[float, ...] = DEFAULT_ETA_BINS
 
     def __post_init__(self):
-        object.__setattr__(self, "pt", _edges(self.pt, "pt"))
-        object.__setattr__(self, "eta", _edges(self.eta, "eta"))
+        object.__setattr__(self, "pt", check_edges(self.pt, "--pt-bins"))
+        object.__setattr__(self, "eta", check_edges(self.eta, "--eta-bins"))
         if self.eta[0] < 0:
             raise TaumlError(f"eta bins are |eta| edges and cannot be negative, got {list(self.eta)}")
 
@@ -74,7 +62,7 @@ class BinGrid:
         n_pt, n_eta = len(self.pt) - 1, len(self.eta) - 1
         kind, rest = divmod(index, n_pt * n_eta)
         i_pt, i_eta = divmod(rest, n_eta)
-        return bin_file_name(TauType(kind).name, self.pt[i_pt], self.eta[i_eta])
+        return bin_file_name(TauType(kind), self.pt[i_pt], self.eta[i_eta])
 
     def bin_index(self, a) -> np.ndarray:
         """Bin of each entry of ``a`` (branch name -> array), ``n_bins`` for those failing the selection."""
@@ -92,11 +80,6 @@ class BinGrid:
         return np.where(good, index, self.n_bins)
 
 
-def bin_file_name(tau_type_name: str, pt_low: float, eta_low: float) -> str:
-    """``tau_pt_20_eta_0.000.root``: pt with 0 decimals, |eta| with 3, as the original."""
-    return f"{tau_type_name}_pt_{pt_low:.0f}_eta_{eta_low:.3f}.root"
-
-
 @dataclass
 class SplitResult:
     entries: int = 0
@@ -108,7 +91,7 @@ def _check_replaceable(output: Path) -> None:
     """An existing output is replaced only if it is a CreateBinnedTuples output (protects a mistyped --output)."""
     if not output.exists():
         return
-    if not output.is_dir() or any(not (BIN_FILE.match(p.name) or p.name in (OTHER_FILE, SUMMARY_FILE))
+    if not output.is_dir() or any(not (is_bin_file(p.name) or p.name in (OTHER_FILE, SUMMARY_FILE))
                                   for p in output.iterdir()):
         raise TaumlError(f"{output}: exists and is not a CreateBinnedTuples output; not replacing it")
 
@@ -151,7 +134,7 @@ def _split(files: list[str], names: list[str], duplicates: list[np.ndarray], gri
     with progress:
         for path, dups in zip(files, duplicates):
             first = 0
-            for arrays in iterate(path, names, step_size=step_size):
+            for arrays in iterate(path, names, step_size=step_size, finite=REQUIRED_BRANCHES):
                 chunk = columns.from_awkward(arrays, path)
                 sig = columns.signature(chunk)
                 if reference is None:
@@ -225,56 +208,17 @@ def create_binned_datasets(input_root, output_root, filter_regex: str | None = N
         regex = re.compile(filter_regex) if filter_regex else None
     except re.error as err:
         raise TaumlError(f"--filter '{filter_regex}': {err}") from err
+    subs = [p for p in sorted(input_root.iterdir()) if p.is_dir() and not p.name.startswith(".")
+            and not (regex and not regex.search(p.name))]
+    if not subs:
+        raise TaumlError(f"{input_root}: no dataset sub-directory" + (f" matches --filter '{filter_regex}'"
+                                                                       if regex else " found"))
     done = []
-    for sub in sorted(p for p in input_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in subs:
         dataset = sub.name.removeprefix("crab_")
-        if regex and not regex.search(sub.name):
-            continue
         if (output_root / dataset).exists():
             print(f"CreateBinnedTuples: {dataset}: already split, skipped", file=sys.stderr)
             continue
         create_binned_tuples(output_root / dataset, [sub], **options)
         done.append(dataset)
     return done
-
-
-def read_size_list(path) -> dict[str, int]:
-    """``<relative path> <entries>`` lines of a previous CreateTupleSizeList output."""
-    sizes = {}
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as err:
-        raise TaumlError(f"{path}: cannot read previous size list ({err.strerror})") from err
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        fields = line.split(" ")
-        if len(fields) != 2 or not fields[1].isdigit():
-            raise TaumlError(f"{path}:{number}: expected '<relative path> <entries>', got '{line}'")
-        sizes[fields[0]] = int(fields[1])
-    return sizes
-
-
-def tuple_sizes(input_dir, prev_output=None) -> list[tuple[str, int]]:
-    """Entries of tree ``taus`` of every ROOT file below ``input_dir``, by relative path, sorted. Files without
-    ``taus`` (``summary.root``) and hidden temporary outputs are skipped; counts in ``prev_output`` are reused."""
-    top = Path(input_dir)
-    if not top.is_dir():
-        raise TaumlError(f"{top}: input directory does not exist")
-    previous = read_size_list(prev_output) if prev_output else {}
-    rows = []
-    for root, dirs, names in os.walk(top):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            if not name.endswith(".root") or name.startswith("."):
-                continue
-            rel = Path(root, name).relative_to(top).as_posix()
-            if rel in previous:
-                rows.append((rel, previous[rel]))
-                continue
-            f = open_file(Path(root, name))
-            if TREE not in f:
-                print(f"CreateTupleSizeList: {rel}: no tree '{TREE}', skipped", file=sys.stderr)
-                continue
-            rows.append((rel, open_tree(Path(root, name)).num_entries))
-    return sorted(rows)

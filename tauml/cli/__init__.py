@@ -6,15 +6,52 @@ Each command module builds an ``argparse`` parser and calls library functions; `
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 
+from ..core.axis import check_edges
 from ..core.errors import TaumlError
+
+
+STATES_DEFAULT = re.compile(r"\bdefault\b(?!s? value)", re.IGNORECASE)
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` answers the usual questions: every option's help ends with its default unless it states one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.required or not action.option_strings or STATES_DEFAULT.search(text)
+                or action.nargs == 0 or action.default is argparse.SUPPRESS):
+            return text
+        default = action.default
+        if default is None or default == []:
+            shown = "none"
+        elif isinstance(default, (list, tuple)):
+            shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+        elif isinstance(default, bool):
+            shown = str(default).lower()
+        else:
+            shown = str(default).replace("%", "%%")
+        return f"{text} (default: {shown})"
+
+
+def explain_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Defaults in every option's help, ``true|false`` as the value of boolean options, also in sub-commands."""
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:
+        if action.type is boolean and action.metavar is None:
+            action.metavar = "true|false"
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                explain_options(sub)
+    return parser
 
 
 def run(build: Callable[[], argparse.ArgumentParser], act: Callable[[argparse.Namespace], int | None],
         argv: Sequence[str] | None = None) -> int:
-    parser = build()
+    parser = explain_options(build())
     args = parser.parse_args(argv)
     try:
         return act(args) or 0
@@ -48,11 +85,14 @@ def boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
+def edges_text(edges) -> str:
+    """Bin edges as a flag value: ``"20, 25, 30"``."""
+    return ", ".join(f"{e:g}" for e in edges)
+
+
 def bin_edges(text: str) -> list[float]:
     """Bin edges: at least two, strictly increasing."""
-    edges = float_list(text)
-    if len(edges) < 2:
-        raise argparse.ArgumentTypeError(f"need at least 2 bin edges, got '{text}'")
-    if any(b <= a for a, b in zip(edges, edges[1:])):
-        raise argparse.ArgumentTypeError(f"bin edges must increase strictly: '{text}'")
-    return edges
+    try:
+        return list(check_edges(float_list(text), f"'{text}'"))
+    except TaumlError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

@@ -4,14 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..binning import size_list
 from ..binning import split as binning
+from ..core.binfiles import format_size_list
 from ..core.errors import TaumlError
 from ..core.io import COMPRESSION
-from . import bin_edges, name_list, run
-
-
-def _format_edges(edges) -> str:
-    return ", ".join(f"{e:g}" for e in edges)
+from . import bin_edges, edges_text, name_list, run
 
 
 def _binned_parser() -> argparse.ArgumentParser:
@@ -28,16 +26,17 @@ def _binned_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR",
                    help="output directory (with --input: the parent of the per-dataset directories)")
     p.add_argument("--pt-bins", type=bin_edges, default=list(binning.DEFAULT_PT_BINS), metavar="EDGES",
-                   help=f'pt bin edges in GeV (default "{_format_edges(binning.DEFAULT_PT_BINS)}")')
+                   help=f'pt bin edges in GeV (default "{edges_text(binning.DEFAULT_PT_BINS)}")')
     p.add_argument("--eta-bins", type=bin_edges, default=list(binning.DEFAULT_ETA_BINS), metavar="EDGES",
-                   help=f'|eta| bin edges (default "{_format_edges(binning.DEFAULT_ETA_BINS)}")')
+                   help=f'|eta| bin edges (default "{edges_text(binning.DEFAULT_ETA_BINS)}")')
     p.add_argument("--file-name-pattern", default=binning.DEFAULT_FILE_PATTERN, metavar="REGEX",
                    help="regex the full path of an input file must match (default %(default)s)")
     p.add_argument("--exclude-list", type=name_list, default=[], metavar="NAMES",
                    help="comma-separated file names to skip")
     p.add_argument("--exclude-dir-list", type=name_list, default=[], metavar="NAMES",
                    help="comma-separated directory names to skip")
-    p.add_argument("--filter", metavar="REGEX", help="with --input: only sub-directories whose name matches")
+    p.add_argument("--filter", metavar="REGEX",
+                   help="with --input: only sub-directories of RAW whose name matches (re.search)")
     p.add_argument("--n-threads", type=int, default=1, metavar="N",
                    help="with N > 1, N processes write the bin files while this one reads the input (default 1: "
                         "one process does both)")
@@ -67,17 +66,26 @@ def create_binned_tuples(argv=None) -> int:
 def _size_list_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="CreateTupleSizeList",
-        description="Print '<relative path> <entries>' for every ROOT file with tree 'taus' below INPUT, sorted "
-                    "(files without it, like summary.root, are skipped).")
+        description="Print '<path relative to INPUT> <entries>' for every ROOT file with tree 'taus' below INPUT, "
+                    "sorted (files without it, like summary.root, are skipped). Paths are relative to INPUT, so "
+                    "INPUT is the directory the next ShuffleMerge's --input names. Entry counts are read from the "
+                    f"TTree header; INPUT/{size_list.CACHE_FILE} keeps them for files whose size and mtime did "
+                    "not change.")
     p.add_argument("--input", required=True, metavar="DIR", help="directory searched recursively")
     p.add_argument("--prev-output", metavar="FILE",
-                   help="previous output: its counts are reused, files that no longer exist are dropped")
+                   help="previous output: its counts are reused by path, files that no longer exist are dropped "
+                        "(default: none)")
+    p.add_argument("--filter", metavar="REGEX",
+                   help="only files in sub-directories of INPUT whose name matches (re.search), e.g. '^all$' "
+                        "(default: every file)")
+    p.add_argument("--no-cache", action="store_true", help=f"neither read nor write INPUT/{size_list.CACHE_FILE}")
     return p
 
 
 def _size_list(args: argparse.Namespace) -> None:
-    rows = binning.tuple_sizes(args.input, args.prev_output)
-    sys.stdout.write("".join(f"{path} {n}\n" for path, n in rows))
+    rows = size_list.tuple_sizes(args.input, args.prev_output, args.filter, use_cache=not args.no_cache)
+    sys.stdout.write(format_size_list(rows))
+    print(f"CreateTupleSizeList: {args.input}: {len(rows)} files, {sum(n for _, n in rows)} entries", file=sys.stderr)
 
 
 def create_tuple_size_list(argv=None) -> int:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from . import bin_edges, boolean, name_list, run
-from ..shufflemerge.plan import DEFAULT_BUFFER_MB, DEFAULT_SEED, MODES, shuffle_merge
+from . import bin_edges, boolean, edges_text, name_list, run
+from ..binning.split import DEFAULT_ETA_BINS, DEFAULT_PT_BINS
+from ..shufflemerge.merge import DEFAULT_BUFFER_MB, DEFAULT_SEED, MODES, shuffle_merge
 
 
 def _count(text: str) -> int:
@@ -30,8 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="directory holding size_list.txt and the binned tuples")
     p.add_argument("--output", required=True,
                    help="output file (MergeAll) or directory for <item>.root files (MergePerEntry)")
-    p.add_argument("--pt-bins", required=True, type=bin_edges, help='pt bin edges, e.g. "20, 30, 1000"')
-    p.add_argument("--eta-bins", required=True, type=bin_edges, help='|eta| bin edges, e.g. "0., 1.15, 2.3"')
+    p.add_argument("--pt-bins", type=bin_edges, default=list(DEFAULT_PT_BINS), metavar="EDGES",
+                   help=f'pt bin edges in GeV (default: the README\'s, as CreateBinnedTuples: "{edges_text(DEFAULT_PT_BINS)}")')
+    p.add_argument("--eta-bins", type=bin_edges, default=list(DEFAULT_ETA_BINS), metavar="EDGES",
+                   help=f'|eta| bin edges (default "{edges_text(DEFAULT_ETA_BINS)}")')
     p.add_argument("--mode", default="MergeAll", choices=MODES, help="default: %(default)s")
     p.add_argument("--calc-weights", type=boolean, default=False,
                    help="write trainingWeight = 1/(n_bins * entries of the bin); empty bins are then an error")
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop as soon as the first bin runs out of entries")
     p.add_argument("--max-bin-occupancy", type=_count, default=None,
                    help="at most this many entries per bin (default: all)")
-    p.add_argument("--n-threads", type=int, default=1, help="threads for decompression (default: 1)")
+    p.add_argument("--n-threads", type=int, default=1,
+                   help="processes reading the inputs, threads compressing the output (default: 1)")
     p.add_argument("--disabled-branches", type=name_list, default=[],
                    help='branches not read from the inputs, written with their default value, e.g. "a, b"')
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")

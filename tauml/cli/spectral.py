@@ -6,6 +6,7 @@ import argparse
 from .. import spectral as lib
 from ..core.errors import TaumlError
 from ..core.remote import find_root_files
+from ..core.seeds import DEFAULT_SEED
 from . import bin_edges, boolean, name_list, run
 
 
@@ -28,7 +29,8 @@ def _hists_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-threads", type=int, default=1, help="parallel processes over files")
     loop = p.add_argument_group("dataset loop (original CreateSpectralHists.py)")
     loop.add_argument("--input", help="directory with one sub-directory per dataset (crab_ prefix dropped)")
-    loop.add_argument("--filter", help="regex matched (re.match) to each sub-directory's full path")
+    loop.add_argument("--filter", metavar="REGEX",
+                      help="only sub-directories of INPUT whose name matches (re.search), as CreateBinnedTuples")
     loop.add_argument("--rewrite", action="store_true", help="recreate existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -80,7 +82,7 @@ def _merge_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-idx", type=int, default=0, help="this job's index")
     p.add_argument("--n-jobs", type=int, default=1, help="number of jobs the groups are split into")
     p.add_argument("--max-entries", type=int, default=None, help="stop after this many entries written")
-    p.add_argument("--seed", type=int, default=1234567, help="random seed (combined with --job-idx)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed, combined with --job-idx (default: %(default)s)")
     p.add_argument("--parity", type=int, default=3, help="0: even evt, 1: odd evt, 3: all")
     p.add_argument("--compression-algo", default="LZMA", help="ZLIB, LZMA, LZ4 or ZSTD")
     p.add_argument("--compression-level", type=int, default=9, help="compression level")

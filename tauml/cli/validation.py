@@ -5,7 +5,8 @@ import argparse
 import sys
 
 from ..validation.compare import CORRECTIONS, DEFAULT_REGEX, REFERENCES, TESTS, chunk_threshold, run_validation
-from ..validation.output import DEFAULT_FORMATS, passed, summary_lines, write_outputs
+from ..validation.output import DEFAULT_FORMATS, passed, write_outputs
+from ..validation.summary import summary_lines
 from . import name_list, run
 
 FAILED_EXIT = 3  # validation ran but a test failed (only with --strict); errors exit with 1
@@ -33,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "test, chunk by chunk against a reference, the distributions of tauType, sampleType, dataset "
                     "group (and dataset), tau pt and eta in each of their bins, and datasets per group. A good "
                     "mix passes: every p-value >= --pvthreshold. p = 99 marks an empty histogram.",
-        epilog="Outputs in --output: pvalues.json, histograms.root (raw counts per chunk), pdf/ and png/ plots. "
+        epilog="Outputs in --output: summary.txt and summary.json (the verdict, per test: p-value, threshold, "
+               "pass/fail), pvalues.json, histograms.root (raw counts per chunk), pdf/ and png/ plots. "
                f"Exit status: 0 done (failures only reported unless --strict), {FAILED_EXIT} a test failed with "
                "--strict, 1 bad input.")
     p.add_argument("--input", required=True, help="input directory, searched recursively")
     p.add_argument("--regex", default=DEFAULT_REGEX,
-                   help="regular expression matched (re.match) against each file's full path (default: %(default)s)")
+                   help="only files whose name holds a match (re.search), e.g. 'ShuffleMergeSpectral_[0-9]+\\.root$'; "
+                        "files without tree 'taus' are skipped (default: %(default)s)")
     p.add_argument("--output", required=True, help="output directory (replaced atomically at the end)")
     p.add_argument("--test", default="Chi2", choices=TESTS,
                    help="Chi2 (ROOT Chi2Test of unweighted histograms) or KS (ROOT KolmogorovTest); "
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--correction", default="none", choices=CORRECTIONS,
                    help="'none' (as the original): every p-value must reach --pvthreshold, which a perfect mix "
                         "of 100 chunks fails by chance; 'bonferroni': --pvthreshold is divided by the number of "
-                        "p-values, so a perfect mix fails with probability <= --pvthreshold; default %(default)s")
+                        "p-values, so a perfect mix fails with probability <= --pvthreshold; default %(default)s "
+                        "(the workflow's config/config.yaml uses bonferroni)")
     p.add_argument("--strict", "--fail-on-mismatch", action="store_true",
                    help=f"exit with status {FAILED_EXIT} if a test fails (the original only warned)")
     p.add_argument("--formats", type=plot_formats, default=list(DEFAULT_FORMATS),
@@ -81,7 +85,8 @@ def act(args: argparse.Namespace) -> int:
             print(f"validation_tool: warning: {n} entries have a {kind} absent from its JSON; they count for "
                   "the chunk sizes but are in no test", file=sys.stderr)
     threshold = chunk_threshold(report, args.pvthreshold, args.correction)
-    write_outputs(report, args.output, threshold, args.formats, args.legend, n_procs=args.n_threads)
+    write_outputs(report, args.output, threshold, args.formats, args.legend, n_procs=args.n_threads,
+                  pvthreshold=args.pvthreshold, correction=args.correction)
     if args.correction != "none":
         print(f"{args.correction} correction: each p-value must reach {args.pvthreshold:g} / "
               f"{round(args.pvthreshold / threshold)} = {threshold:.3g}")

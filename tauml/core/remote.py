@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import fsspec
 
@@ -62,24 +62,31 @@ def subdirs(path: str | os.PathLike) -> list[str]:
     return []
 
 
-def find_root_files(input_dirs: Iterable[str | os.PathLike], pattern: str = r"^.*\.root$",
-                    exclude: Iterable[str] = (), exclude_dirs: Iterable[str] = ()) -> list[str]:
-    """Files below ``input_dirs`` (local or ``root://``) whose full path matches ``pattern``, sorted (the
-    original's order was the directory order); ``exclude``/``exclude_dirs`` name files/directories to skip
-    by base name, hidden files (tauml's temporary outputs among them) are skipped."""
-    try:
-        regex = re.compile(pattern)
-    except re.error as err:
-        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
+def find_files(input_dirs: Iterable[str | os.PathLike], accept: Callable[[str, str], object],
+               exclude: Iterable[str] = (), exclude_dirs: Iterable[str] = ()) -> list[str]:
+    """The input finder of every tool: files below ``input_dirs`` (local or ``root://``) for which
+    ``accept(path, name)`` is true, sorted (the original's order was the directory order). Hidden files and
+    directories (tauml's temporary outputs among them) are skipped, and so are files/directories whose base
+    name is in ``exclude``/``exclude_dirs``."""
     exclude, exclude_dirs = set(exclude), set(exclude_dirs)
     found = []
     for top in input_dirs:
         if not isdir(top):
             raise TaumlError(f"{top}: input directory does not exist")
         for root, dirs, names in walk(top):
-            dirs[:] = [d for d in dirs if d not in exclude_dirs]
-            found += [p for n in names if n not in exclude and not n.startswith(".")
-                      and regex.fullmatch(p := join(root, n))]
+            dirs[:] = [d for d in dirs if d not in exclude_dirs and not d.startswith(".")]
+            found += [p for n in names if n not in exclude and not n.startswith(".") and accept(p := join(root, n), n)]
+    return sorted(found)
+
+
+def find_root_files(input_dirs: Iterable[str | os.PathLike], pattern: str = r"^.*\.root$",
+                    exclude: Iterable[str] = (), exclude_dirs: Iterable[str] = ()) -> list[str]:
+    """``find_files`` of the files whose full path matches ``pattern`` (--file-name-pattern); at least one."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise TaumlError(f"--file-name-pattern '{pattern}': {err}") from err
+    found = find_files(input_dirs, lambda path, name: regex.fullmatch(path), exclude, exclude_dirs)
     if not found:
         raise TaumlError(f"no input files matching '{pattern}' in {', '.join(map(str, input_dirs))}")
-    return sorted(found)
+    return found

@@ -1,28 +1,50 @@
-"""Two speed-ups for writing TTrees with many branches through uproot (5.7).
+"""Speed-ups for writing TTrees with many branches through uproot (5.7.7).
 
-1. ``apply()`` removes a quadratic cost from uproot's TTree writer, and reuses the metadata of a new, empty
+They patch uproot internals, so they are guarded: a patch is applied only under the uproot version pinned in
+pyproject.toml (``SUPPORTED_UPROOT``) and only when the source of the function it recompiles is the one it
+was written against (sha256 in ``_BUILD_OUT_SHA256``, or the expected shape for 3). Otherwise tauml warns once
+and writes with stock uproot: slower, the same files. Nothing is patched on import; the writers install the
+patches (``tauml.core.io.TreeWriter`` calls ``install()``, ``root_writer`` enters ``compression_threads``).
+
+1. ``install()`` removes a quadratic cost from uproot's TTree writer, and reuses the metadata of a new, empty
    tree when an identical one was built before (a dataset's ~480 bin files all start alike).
 
 ``uproot.writing._cascadetree.Tree._build_out`` serialises the TTree metadata into a list of byte
 chunks and, for every branch, recomputes the total length of the whole list so far. With 552 branches
 that is ~0.8 s per ``mktree`` (and again whenever the basket arrays are relocated); splitting one
-dataset into ~480 bin files spent minutes on it. ``apply()`` recompiles that one function with the
+dataset into ~480 bin files spent minutes on it. ``install()`` recompiles that one function with the
 list replaced by one that keeps the running totals, so the bytes written are identical
-(``tests/test_binning.py`` compares both). If uproot's source no longer has the expected shape, nothing
-is patched and uproot behaves as shipped.
+(``tests/test_uproot_speedup.py`` compares whole files written both ways: an empty tree, a tree with
+baskets, and a tree whose metadata comes from the cache).
 
 2. ``WriteBackFile`` is a file object for ``uproot.recreate``: uproot seeks twice before every small write
 (~20 per branch and basket), and a buffered file flushes on every seek; this file only moves a position
 and writes contiguous runs with one ``pwrite``.
+
+3. ``compression_threads(n)``: inside it, ``Tree.extend`` compresses the baskets of one extend (one per branch)
+in ``n`` threads ahead of uproot's sequential basket writer (zlib, xz and lz4 release the GIL). ``extend``
+and the three basket writers are recompiled, as in 1, so that each basket takes its bytes from the queue of
+compressed baskets when the queue's head was made from the same uncompressed bytes (length and 128-bit hash)
+with the same algorithm; otherwise it compresses as uproot does. The file is the same byte for byte.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import inspect
 import os
 import re
 import textwrap
+import threading
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+import uproot
 import uproot.writing._cascadetree as _cascadetree
+import xxhash
 
 _NONES = re.compile(r"sum\(1 if x is None else 0 for x in out\)")
 _NBYTES = re.compile(r"sum\(\s*len\(x\) for x in out if x is not None\s*\)")
@@ -65,10 +87,31 @@ class TallyList(list):
 
 
 ORIGINAL_BUILD_OUT = _cascadetree.Tree._build_out
+SUPPORTED_UPROOT = "5.7.7"
+_BUILD_OUT_SHA256 = "18fc1c4101e78774a5cb13bf3732b721e55e8c496a963be7954e1bc1ac467842"
+_warned: set[str] = set()
+
+
+def fall_back(what: str, reason: str) -> bool:
+    """Warn once per speed-up that it is not applied; returns False (the caller goes on with stock uproot)."""
+    if what not in _warned:
+        _warned.add(what)
+        warnings.warn(f"tauml: uproot {what} speed-up not applied ({reason}); writing with stock uproot "
+                      "(slower, same files)", RuntimeWarning, stacklevel=3)
+    return False
+
+
+def unsupported_uproot() -> str | None:
+    """Why the installed uproot may not be patched, or None."""
+    if uproot.__version__ != SUPPORTED_UPROOT:
+        return f"uproot {uproot.__version__} is installed, the patches are checked against {SUPPORTED_UPROOT}"
+    return None
 
 
 def _patched_source() -> str | None:
     source = textwrap.dedent(inspect.getsource(ORIGINAL_BUILD_OUT))
+    if hashlib.sha256(source.encode()).hexdigest() != _BUILD_OUT_SHA256:
+        return None
     if source.count(_START) != 1 or not _NONES.search(source) or not _NBYTES.search(source):
         return None
     source = source.replace(_START, "out = _TallyList([None])")
@@ -115,13 +158,16 @@ def _caching(build_out):
     return _build_out
 
 
-def apply() -> bool:
-    """Patch ``Tree._build_out`` once; True if the fast version is in place."""
+def install() -> bool:
+    """Patch ``Tree._build_out`` once; True if the fast version is in place (else one warning, stock uproot)."""
     if _cascadetree.Tree._build_out is not ORIGINAL_BUILD_OUT:
         return True
+    reason = unsupported_uproot()
+    if reason:
+        return fall_back("TTree metadata", reason)
     source = _patched_source()
     if source is None:
-        return False
+        return fall_back("TTree metadata", "Tree._build_out is not the source the patch was written for")
     namespace: dict = {}
     scope = dict(vars(_cascadetree), _TallyList=TallyList)
     exec(compile(source, _cascadetree.__file__, "exec"), scope, namespace)  # noqa: S102 - uproot's own code
@@ -207,3 +253,156 @@ class WriteBackFile:
     @property
     def closed(self) -> bool:
         return self._fd < 0
+
+
+# 3. Basket compression in threads.
+_BASKET_LOOP = re.compile(r"^(?P<indent> *)for branch_name, compression, big_endian, big_endian_offsets in tofill:$",
+                          re.MULTILINE)
+_COMPRESS_CALL = "uproot.compression.compress(uncompressed_data, compression)"
+_BASKET_WRITERS = ("write_np_basket", "write_jagged_basket", "write_string_basket")
+ORIGINAL_EXTEND = _cascadetree.Tree.extend
+ORIGINAL_BASKET_WRITERS = {name: getattr(_cascadetree.Tree, name) for name in _BASKET_WRITERS}
+_POOL: contextvars.ContextVar[ThreadPoolExecutor | None] = contextvars.ContextVar("tauml_compression_pool",
+                                                                                   default=None)
+_AHEAD_BYTES = 64 << 20  # uncompressed bytes in flight beyond the basket being written
+_queue = threading.local()
+
+
+def _fingerprint_bytes(data) -> tuple[int, bytes]:
+    return len(data), xxhash.xxh3_128_digest(data)
+
+
+def _compress_task(data, compression):
+    return _fingerprint_bytes(data), compression, uproot.compression.compress(data, compression)
+
+
+def _basket_bytes(tree, branch_name, big_endian, big_endian_offsets) -> bytes | None:
+    """The uncompressed bytes that uproot's basket writer will build for one ``tofill`` item (None: strings)."""
+    if big_endian.dtype == np.dtype(">U0"):
+        return None
+    if big_endian_offsets is None:
+        return big_endian.tobytes()
+    keylen = (uproot.reading._key_format_big.size + len(uproot.serialization.string("TBasket"))
+              + len(uproot.serialization.string(branch_name)) + len(uproot.serialization.string(tree._name))
+              + uproot.models.TBasket._tbasket_format2.size + 1)
+    itemsize = big_endian.dtype.itemsize * int(np.prod(big_endian.shape[1:], dtype=np.int64))
+    offsets = big_endian_offsets.copy()
+    offsets *= itemsize
+    offsets += keylen
+    return big_endian.tobytes() + _cascadetree._tbasket_offsets_length.pack(len(offsets)) + offsets.tobytes()
+
+
+class _BasketQueue:
+    """Compressions of one extend's baskets, submitted in basket order a bounded amount ahead."""
+
+    def __init__(self, pool: ThreadPoolExecutor, tree, tofill):
+        self._pool, self._tree = pool, tree
+        self._todo = iter(tofill)
+        self._futures: deque = deque()
+        self._in_flight = 0
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._in_flight < _AHEAD_BYTES:
+            item = next(self._todo, None)
+            if item is None:
+                return
+            branch_name, compression, big_endian, big_endian_offsets = item
+            data = _basket_bytes(self._tree, branch_name, big_endian, big_endian_offsets)
+            if data is None:
+                self._futures.append((0, None))
+                continue
+            self._futures.append((len(data), self._pool.submit(_compress_task, data, compression)))
+            self._in_flight += len(data)
+
+    def compressed(self, data, compression):
+        """The compressed bytes of ``data`` if the next basket in the queue was made from it, else None."""
+        if not self._futures:
+            return None
+        size, future = self._futures.popleft()
+        self._in_flight -= size
+        self._fill()
+        if future is None:
+            return None
+        fingerprint, algo, out = future.result()
+        if algo is compression and fingerprint == _fingerprint_bytes(data):
+            return out
+        self.cancel()  # out of step with uproot's writer: compress the rest of this extend as uproot does
+        return None
+
+    def cancel(self) -> None:
+        for _, future in self._futures:
+            if future is not None:
+                future.cancel()
+        self._futures.clear()
+        self._todo = iter(())
+
+
+def _start_baskets(tree, tofill) -> None:
+    old = getattr(_queue, "current", None)
+    if old is not None:
+        old.cancel()
+    pool = _POOL.get()
+    _queue.current = _BasketQueue(pool, tree, tofill) if pool is not None and len(tofill) > 1 else None
+
+
+def _compress(data, compression):
+    queue = getattr(_queue, "current", None)
+    out = queue.compressed(data, compression) if queue is not None else None
+    return uproot.compression.compress(data, compression) if out is None else out
+
+
+def _recompiled(function, edit) -> object | None:
+    source = textwrap.dedent(inspect.getsource(function))
+    edited = edit(source)
+    if edited is None:
+        return None
+    namespace: dict = {}
+    scope = dict(vars(_cascadetree), _tauml_start_baskets=_start_baskets, _tauml_compress=_compress)
+    exec(compile(edited, _cascadetree.__file__, "exec"), scope, namespace)  # noqa: S102 - uproot's own code
+    return namespace[function.__name__]
+
+
+def _edit_extend(source: str) -> str | None:
+    if len(_BASKET_LOOP.findall(source)) != 1:
+        return None
+    return _BASKET_LOOP.sub(lambda m: f"{m['indent']}_tauml_start_baskets(self, tofill)\n{m[0]}", source)
+
+
+def _edit_basket_writer(source: str) -> str | None:
+    if source.count(_COMPRESS_CALL) != 1:
+        return None
+    return source.replace(_COMPRESS_CALL, "_tauml_compress(uncompressed_data, compression)")
+
+
+def _apply_threaded_compression() -> bool:
+    if _cascadetree.Tree.extend is not ORIGINAL_EXTEND:
+        return True
+    reason = unsupported_uproot()
+    if reason:
+        return fall_back("basket compression", reason)
+    patched = {"extend": _recompiled(ORIGINAL_EXTEND, _edit_extend)}
+    patched |= {name: _recompiled(f, _edit_basket_writer) for name, f in ORIGINAL_BASKET_WRITERS.items()}
+    if any(f is None for f in patched.values()):
+        return fall_back("basket compression", "Tree.extend or a basket writer is not the expected source")
+    for name, f in patched.items():
+        setattr(_cascadetree.Tree, name, f)
+    return True
+
+
+@contextlib.contextmanager
+def compression_threads(n: int):
+    """Within the block, TTree baskets written in this thread are compressed by ``n`` threads (1: as uproot)."""
+    if n <= 1 or not _apply_threaded_compression():
+        yield
+        return
+    with ThreadPoolExecutor(n, thread_name_prefix="tauml-compress") as pool:
+        token = _POOL.set(pool)
+        try:
+            yield
+        finally:
+            _POOL.reset(token)
+            current = getattr(_queue, "current", None)
+            if current is not None:
+                current.cancel()
+                _queue.current = None

@@ -14,8 +14,9 @@ from scipy.special import erf
 
 from . import lepton_objects
 from .generator import MinimumBiasPool, Particles
-from .geometry import (B_FIELD_RADIUS_PER_GEV, BEAM_SPOT, CALO_ETA, LOWEST, MUON_ETA, PIXEL_LAYER_RADII,
-                       PV_RESOLUTION, TRACKER_ETA, PFType, track_resolution)
+from .geometry import (B_FIELD_RADIUS_PER_GEV, BEAM_SPOT, CALO_ETA, ECAL_RADIUS_M, LOWEST, MUON_ETA,
+                       PIXEL_LAYER_RADII, PIXEL_OVERLAP, PU_VERTEX_EFFICIENCY, PV_MERGE_DZ, PV_RESOLUTION,
+                       TRACKER_ETA, PFType, ecal_resolution, hcal_resolution, track_resolution, tracker_material)
 from .kinematics import delta_r, eta_phi_mass
 from .truth import NEUTRINOS, is_hadron
 
@@ -46,21 +47,43 @@ def simulate(p: Particles, rng: np.random.Generator, pool: MinimumBiasPool | Non
     true_pv = np.stack([rng.normal(0, s, n_events) for s in BEAM_SPOT], axis=1)
     t = _stable_particles(p, true_pv)
     npu = np.zeros(n_events, np.int64)
+    vertices = _Vertices(np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64))
     if pool is not None and pileup_mu > 0:
         npu = rng.poisson(pileup_mu, n_events)
-        t = _concat(t, _pileup(pool, npu, rng))
+        pu, vertices = _pileup(pool, npu, true_pv, rng)
+        t = _concat(t, pu)
     t = _concat(t, _bremsstrahlung(t, rng))
+    t = _convert_photons(t, rng)
     order = np.argsort(t["event"], kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
     t = {k: v[order] for k, v in t.items()}
+    t["parent"] = np.where(t["parent"] >= 0, position[np.maximum(t["parent"], 0)], -1)
     pv = true_pv + np.stack([rng.normal(0, s, n_events) for s in PV_RESOLUTION], axis=1)
-    pf = _particle_flow(t, pv, rng)
+    pf = _particle_flow(t, pv, vertices, rng)
     pf_offsets = _offsets(pf["_event"], n_events)
     _puppi(pf, pf_offsets)
-    info = EventInfo(pv=pv, npv=1 + rng.binomial(npu, 0.7), npu=npu, rho=_rho(pf, n_events))
+    separate = vertices.reconstructed & ~vertices.merged
+    npv = 1 + np.bincount(vertices.event[separate], minlength=n_events)
+    info = EventInfo(pv=pv, npv=npv, npu=npu, rho=_rho(pf, n_events))
     ele = lepton_objects.electrons(pf, rng)
     muon = lepton_objects.muons(pf, rng)
     return Reco(info, pf_offsets, pf, _offsets(ele["_event"], n_events), ele,
                 _offsets(muon["_event"], n_events), muon)
+
+
+@dataclass
+class _Vertices:
+    """The pile-up interactions of a batch: z, whether a vertex is reconstructed for them, their event; ``merged``:
+    so close to the primary vertex in z that the two are one vertex."""
+    z: np.ndarray
+    reconstructed: np.ndarray
+    event: np.ndarray
+    merged: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.merged is None:
+            self.merged = np.zeros(len(self.z), bool)
 
 
 def _offsets(event: np.ndarray, n_events: int) -> np.ndarray:
@@ -76,7 +99,8 @@ def _stable_particles(p: Particles, pv: np.ndarray) -> dict[str, np.ndarray]:
     idx = np.flatnonzero(keep)
     event = p.event[idx]
     return {
-        "event": event, "gen": idx, "pu": np.zeros(len(idx), bool), "parent": np.full(len(idx), -1),
+        "event": event, "gen": idx, "pu": np.zeros(len(idx), bool), "vertex": np.full(len(idx), -1),
+        "parent": np.full(len(idx), -1),
         "id": p.id[idx], "charge": p.charge[idx].astype(np.int32),
         "px": p.px[idx], "py": p.py[idx], "pz": p.pz[idx], "e": p.e[idx], "m": p.m[idx],
         "vx": p.vx[idx] + pv[event, 0], "vy": p.vy[idx] + pv[event, 1], "vz": p.vz[idx] + pv[event, 2],
@@ -84,11 +108,13 @@ def _stable_particles(p: Particles, pv: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _pileup(pool: MinimumBiasPool, npu: np.ndarray, rng) -> dict[str, np.ndarray]:
+def _pileup(pool: MinimumBiasPool, npu: np.ndarray, true_pv: np.ndarray, rng) -> tuple[dict, _Vertices]:
     """Minimum-bias events from the pool, each at its own vertex along the beam line."""
     picks = rng.integers(0, pool.size, int(npu.sum()))
     pu_event = np.repeat(np.arange(len(npu)), npu)
     vertex = np.stack([rng.normal(0, s, len(picks)) for s in BEAM_SPOT], axis=1)
+    vertices = _Vertices(z=vertex[:, 2], reconstructed=rng.uniform(size=len(picks)) < PU_VERTEX_EFFICIENCY,
+                         event=pu_event, merged=np.abs(vertex[:, 2] - true_pv[pu_event, 2]) < PV_MERGE_DZ)
     sizes = pool.counts[picks]
     starts = np.repeat(pool.offsets[picks] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
     idx = np.arange(int(sizes.sum())) + starts
@@ -96,13 +122,13 @@ def _pileup(pool: MinimumBiasPool, npu: np.ndarray, rng) -> dict[str, np.ndarray
     q = {k: v[idx] for k, v in pool.particles.items()}
     keep = ~np.isin(np.abs(q["id"]), NEUTRINOS)
     out = {
-        "event": pu_event[owner], "gen": np.full(len(idx), -1), "pu": np.ones(len(idx), bool),
+        "event": pu_event[owner], "gen": np.full(len(idx), -1), "pu": np.ones(len(idx), bool), "vertex": owner,
         "parent": np.full(len(idx), -1), "id": q["id"], "charge": q["charge"].astype(np.int32),
         "px": q["px"], "py": q["py"], "pz": q["pz"], "e": q["e"], "m": q["m"],
         "vx": q["vx"] + vertex[owner, 0], "vy": q["vy"] + vertex[owner, 1], "vz": q["vz"] + vertex[owner, 2],
         "brem": np.zeros(len(idx)),
     }
-    return {k: v[keep] for k, v in out.items()}
+    return {k: v[keep] for k, v in out.items()}, vertices
 
 
 def _bremsstrahlung(t: dict, rng) -> dict[str, np.ndarray]:
@@ -110,8 +136,9 @@ def _bremsstrahlung(t: dict, rng) -> dict[str, np.ndarray]:
     pt = np.hypot(t["px"], t["py"])
     eta, phi, _ = eta_phi_mass(t["px"], t["py"], t["pz"], t["e"])
     electron = np.flatnonzero((np.abs(t["id"]) == 11) & (np.abs(eta) < TRACKER_ETA) & (pt > 1.0))
-    # tracker material in radiation lengths: ~0.4 X0 central, ~1.2 X0 around |eta| = 1.5
-    x0 = 0.35 + 0.85 * np.exp(-((np.abs(eta[electron]) - 1.5) / 0.6) ** 2)
+    # Bethe-Heitler: the kept energy fraction after t radiation lengths is exp(-Gamma(t / ln 2)); the electron
+    # crosses on average half of the tracker material
+    x0 = 0.5 * tracker_material(np.abs(eta[electron]))
     kept = np.exp(-rng.gamma(x0 / np.log(2), 1.0))
     lost = 1.0 - kept
     radius_m = rng.uniform(0.04, 1.0, len(electron))
@@ -123,7 +150,7 @@ def _bremsstrahlung(t: dict, rng) -> dict[str, np.ndarray]:
     g_pt = pt[src] * lost[emit]
     n = len(src)
     return {
-        "event": t["event"][src], "gen": np.full(n, -1), "pu": t["pu"][src], "parent": src,
+        "event": t["event"][src], "gen": np.full(n, -1), "pu": t["pu"][src], "vertex": t["vertex"][src], "parent": src,
         "id": np.full(n, 22, np.int32), "charge": np.zeros(n, np.int32),
         "px": g_pt * np.cos(ephi[emit]), "py": g_pt * np.sin(ephi[emit]), "pz": t["pz"][src] * lost[emit],
         "e": e_gamma[emit], "m": np.zeros(n),
@@ -131,7 +158,34 @@ def _bremsstrahlung(t: dict, rng) -> dict[str, np.ndarray]:
     }
 
 
-def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
+def _convert_photons(t: dict, rng) -> dict[str, np.ndarray]:
+    """Photon conversions in the tracker material (probability 1 - exp(-7/9 X0)): the e+e- legs share the
+    energy and bend apart in phi before the ECAL; particle flow sees them as two photons (legs below 0.3 GeV are
+    lost). This is why HPS strips are wide in phi, and why pi0 photons sometimes make two strips."""
+    pt = np.hypot(t["px"], t["py"])
+    eta, phi, _ = eta_phi_mass(t["px"], t["py"], t["pz"], t["e"])
+    photon = (t["id"] == 22) & (np.abs(eta) < TRACKER_ETA) & (pt > 0.3)
+    p_conv = 1 - np.exp(-7 / 9 * tracker_material(np.abs(eta)))
+    conv = np.flatnonzero(photon & (rng.uniform(size=len(pt)) < p_conv))
+    share = rng.uniform(size=len(conv))
+    radius_m = np.minimum(np.hypot(t["vx"][conv], t["vy"][conv]) / 100, 1.0) + rng.uniform(0.04, 0.8, len(conv))
+    lever = np.maximum(ECAL_RADIUS_M - radius_m, 0.05)
+    sign = np.where(rng.uniform(size=len(conv)) < 0.5, 1.0, -1.0)
+    legs = {k: v[conv] for k, v in t.items()}
+    out = {}
+    for fraction, charge in ((share, sign), (1 - share, -sign)):
+        leg_pt = np.maximum(pt[conv] * fraction, 1e-3)
+        leg_phi = phi[conv] + charge * lever / (2 * leg_pt * B_FIELD_RADIUS_PER_GEV)
+        leg = dict(legs, px=leg_pt * np.cos(leg_phi), py=leg_pt * np.sin(leg_phi), pz=legs["pz"] * fraction,
+                   e=legs["e"] * fraction)
+        out = _concat(out, leg) if out else leg
+    first, second = {k: v[: len(conv)] for k, v in out.items()}, {k: v[len(conv):] for k, v in out.items()}
+    for k in t:
+        t[k][conv] = first[k]
+    return _concat(t, second)
+
+
+def _particle_flow(t: dict, pv: np.ndarray, vertices: _Vertices, rng) -> dict[str, np.ndarray]:
     n = len(t["id"])
     apid = np.abs(t["id"])
     pt = np.hypot(t["px"], t["py"])
@@ -157,7 +211,9 @@ def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
     recovered_e = np.bincount(parent[recovered], t["e"][recovered], n)
 
     energy = t["e"].copy()
-    sigma_pt, sigma_dxy, sigma_dz = track_resolution(np.maximum(pt, 0.1), abseta)
+    sigma_pt, sigma_dxy, sigma_dz = track_resolution(pt, abseta)
+    # ~5 % of hadron tracks lose hits to nuclear interactions: three times the resolution
+    sigma_pt = sigma_pt * np.where(is_hadron(t["id"]) & (u[3] < 0.05), 3.0, 1.0)
     scale = np.ones(n)
     track = tracked
     brem = t["brem"]
@@ -165,13 +221,14 @@ def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
     misid_e = track & (apid == 11) & (ptype == PFType.h)
     scale[misid_e] *= 1 - 0.5 * brem[misid_e]  # the ctf fit loses part of the radiated momentum
     is_e = ptype == PFType.e
-    e_res = np.sqrt(0.03**2 / np.maximum(energy, 0.1) + 0.008**2)
+    e_res = ecal_resolution(energy)
     scale[is_e] = ((1 - brem[is_e]) + (recovered_e[is_e] / energy[is_e])) * (1 + rng.normal(0, 1, is_e.sum()) * e_res[is_e])
     is_g = ptype == PFType.gamma
-    scale[is_g] = 1 + rng.normal(0, 1, is_g.sum()) * e_res[is_g]
+    # photons: ECAL resolution, and a low tail from showers starting early in the tracker material
+    leakage = np.where(rng.uniform(size=n) < 0.15, rng.exponential(0.05, n), 0.0)
+    scale[is_g] = (1 + rng.normal(0, 1, is_g.sum()) * e_res[is_g]) * (1 - leakage[is_g])
     is_h0 = ptype == PFType.h0
-    h_res = np.sqrt(1.0 / np.maximum(energy, 0.1) + 0.05**2)
-    scale[is_h0] = np.maximum(0.95 + rng.normal(0, 1, is_h0.sum()) * h_res[is_h0], 0.05)
+    scale[is_h0] = np.maximum(0.95 + rng.normal(0, 1, is_h0.sum()) * hcal_resolution(energy)[is_h0], 0.05)
     meas_pt = pt * scale
     d_eta = np.where(is_h0, rng.normal(0, 0.02, n), np.where(is_g, rng.normal(0, 0.003, n), 0.0))
     d_phi = np.where(is_h0, rng.normal(0, 0.02, n), np.where(is_g, rng.normal(0, 0.003, n), 0.0))
@@ -190,7 +247,8 @@ def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
     c["pfCand_phi"] = (c["pfCand_phi"] + np.pi) % (2 * np.pi) - np.pi
     c["pfCand_mass"] = np.select([ptype[idx] == PFType.h, ptype[idx] == PFType.e, ptype[idx] == PFType.mu],
                                  [0.13957, 0.000511, 0.10566], 0.0)
-    _tracks(c, t, idx, tracked[idx], pv, sigma_dxy[idx], sigma_dz[idx], rng)
+    c["_vertex"] = t["vertex"][idx]
+    _tracks(c, t, idx, tracked[idx], pv, vertices, sigma_dxy[idx], sigma_dz[idx], rng)
     _calorimeter(c, rng)
     order = np.lexsort((-c["pfCand_pt"], c["_event"]))
     c = {k: v[order] for k, v in c.items()}
@@ -199,8 +257,12 @@ def _particle_flow(t: dict, pv: np.ndarray, rng) -> dict[str, np.ndarray]:
     return c
 
 
-def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarray, sigma_dxy, sigma_dz, rng):
-    """Hits, chi2, impact parameters and PV association of the charged candidates."""
+def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarray, vertices: _Vertices,
+            sigma_dxy, sigma_dz, rng):
+    """Hits, chi2, impact parameters and vertex association of the charged candidates. fromPV as in MiniAOD:
+    3 used in the primary-vertex fit, 2 in no fit but compatible with the PV in z, 1 in no fit, 0 used in the
+    fit of a pile-up vertex (removed by CHS); pvAssociationQuality: 7 used in a fit (tight), 5 compatible in dz,
+    1 other."""
     n = len(idx)
     ev = c["_event"]
     pvx, pvy, pvz = pv[ev, 0], pv[ev, 1], pv[ev, 2]
@@ -213,19 +275,27 @@ def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarr
     dxy = -dx * np.sin(phi) + dy * np.cos(phi) + rng.normal(0, 1, n) * sigma_dxy
     dz = (vz - pvz) - (dx * np.cos(phi) + dy * np.sin(phi)) * pz / np.maximum(pt, 1e-9) + rng.normal(0, 1, n) * sigma_dz
     r_prod = np.hypot(t["vx"][idx] - pvx, t["vy"][idx] - pvy)
-    pixel = (PIXEL_LAYER_RADII[None, :] > r_prod[:, None]).sum(axis=1)
-    pixel = np.maximum(pixel - rng.binomial(pixel, 0.03), 0)
+    pixel_layers = (PIXEL_LAYER_RADII[None, :] > r_prod[:, None]).sum(axis=1)
+    pixel_layers = np.maximum(pixel_layers - rng.binomial(pixel_layers, 0.03), 0)
+    pixel_hits = pixel_layers + rng.binomial(pixel_layers, PIXEL_OVERLAP)
     missed_layers = (PIXEL_LAYER_RADII[None, :] < r_prod[:, None]).sum(axis=1)
     lost_inner = np.where(missed_layers == 0, np.where(rng.uniform(size=n) < 0.9, -1, 0), np.minimum(missed_layers, 2))
     abseta = np.abs(np.arcsinh(pz / np.maximum(pt, 1e-9)))
     strip = np.clip(np.round(rng.normal(10 + 2 * (abseta > 1.2), 1.5, n) - 2 * (r_prod > 20)), 3, 14).astype(int)
-    hits = pixel + strip + rng.poisson(1.0, n)
+    hits = pixel_hits + strip + rng.poisson(1.0, n)
     ndof = np.maximum(2 * hits - 5, 1).astype(float)
     chi2 = ndof * np.exp(rng.normal(0, 0.3, n)) * (1 + 3 * c["_brem"] * (np.abs(c["_true_id"]) == 11))
     significance = np.abs(dxy) / sigma_dxy
-    from_pv = np.select([(np.abs(dz) < 0.1) & (significance < 5) & (pixel >= 2), np.abs(dz) < 0.3, np.abs(dz) < 1.0],
-                        [3, 2, 1], 0)
-    quality = np.select([from_pv == 3, from_pv >= 1], [7, 5], 1)
+    own = c["_vertex"]
+    pu_vertex = own >= 0
+    in_pu_fit = np.zeros(n, bool)
+    if pu_vertex.any():
+        k = own[pu_vertex]
+        in_pu_fit[pu_vertex] = vertices.reconstructed[k] & ~vertices.merged[k]
+    in_pu_fit &= (pixel_layers >= 2) & (rng.uniform(size=n) < 0.9)
+    in_pv_fit = ~in_pu_fit & (np.abs(dz) < 0.1) & (significance < 5) & (pixel_layers >= 2)
+    from_pv = np.select([in_pv_fit, in_pu_fit, np.abs(dz) < 0.3], [3, 0, 2], 1)
+    quality = np.select([in_pv_fit | in_pu_fit, from_pv == 2], [7, 5], 1)
     details = tracked & (c["pfCand_pt"] > 0.95)
 
     def pick(values, neutral, dtype):
@@ -239,8 +309,8 @@ def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarr
         "pfCand_pvAssociationQuality": pick(quality, 7, np.int32),
         "pfCand_lostInnerHits": pick(lost_inner, 0, np.int32),
         "pfCand_nHits": pick(hits, 0, np.int32),
-        "pfCand_nPixelHits": pick(pixel, 0, np.int32),
-        "pfCand_nPixelLayers": pick(pixel, 0, np.int32),
+        "pfCand_nPixelHits": pick(pixel_hits, 0, np.int32),
+        "pfCand_nPixelLayers": pick(pixel_layers, 0, np.int32),
         "pfCand_nStripLayers": pick(strip, 0, np.int32),
         "pfCand_hasTrackDetails": details.astype(np.int32),
         "pfCand_dxy": pick(dxy, 0.0, np.float64),
@@ -264,25 +334,36 @@ def _tracks(c: dict, t: dict, idx: np.ndarray, tracked: np.ndarray, pv: np.ndarr
 
 
 def _calorimeter(c: dict, rng):
-    """ECAL/HCAL sharing of each candidate's energy (raw and calibrated calo fractions)."""
+    """ECAL/HCAL deposits of each candidate, raw and calibrated. Particle flow calibrates the ECAL and HCAL parts
+    of a hadron shower with different energy-dependent factors (JINST 12 (2017) P10003, sec. 6), so the raw and
+    calibrated HCAL fractions differ."""
     ptype = c["pfCand_particleType"]
     n = len(ptype)
     energy = c["pfCand_pt"] * np.cosh(c["pfCand_eta"])
-    em = np.select([ptype == PFType.e, ptype == PFType.gamma, ptype == PFType.mu, ptype == PFType.h0],
-                   [1 - np.abs(rng.normal(0, 0.02, n)), np.ones(n), rng.uniform(0.2, 0.6, n), rng.beta(1.2, 6, n)],
+    e_like = (ptype == PFType.e) | ((ptype == PFType.h) & (np.abs(c["_true_id"]) == 11))
+    crack = np.abs(np.abs(c["pfCand_eta"]) - 1.51) < 0.07
+    # H/E of electron showers: small, with a tail from late showers and from the barrel-endcap crack
+    e_hcal = np.where((rng.uniform(size=n) < 0.08) | crack, rng.beta(1.5, 5.0, n), rng.exponential(0.015, n))
+    em = np.select([e_like, ptype == PFType.gamma, ptype == PFType.mu, ptype == PFType.h0],
+                   [1 - np.minimum(e_hcal, 1.0), np.ones(n), rng.uniform(0.2, 0.6, n), rng.beta(1.2, 6, n)],
                    rng.beta(1.6, 2.6, n))
-    is_e_like = np.abs(c["_true_id"]) == 11
-    em = np.where((ptype == PFType.h) & is_e_like, 1 - np.abs(rng.normal(0, 0.03, n)), em)
-    response = np.select([ptype == PFType.mu, ptype == PFType.h],
+    hadron = np.isin(ptype, (PFType.h, PFType.h0)) & ~e_like
+    response = np.select([ptype == PFType.mu, hadron & (ptype == PFType.h)],
                          [np.minimum(3.0 / np.maximum(energy, 0.1), 1.0), rng.normal(0.85, 0.2, n)], 1.0)
-    response = np.where((ptype == PFType.h) & is_e_like, rng.normal(1.0, 0.05, n), response)
-    raw = np.clip(response, 0.0, 2.6)
-    c["pfCand_rawCaloFraction"] = raw
-    c["pfCand_caloFraction"] = np.clip(raw * rng.normal(1.08, 0.03, n), 0.0, 2.6)
-    c["pfCand_hcalFraction"] = np.clip(1 - em, 0.0, 1.0)
-    c["pfCand_rawHcalFraction"] = c["pfCand_hcalFraction"]
-    c["_ecal"] = energy * raw * em
-    c["_hcal"] = energy * raw * (1 - em)
+    response = np.where(e_like & (ptype == PFType.h), rng.normal(1.0, 0.05, n), response)
+    raw = np.clip(response, 0.0, 2.6) * energy
+    raw_ecal, raw_hcal = raw * em, raw * (1 - em)
+    # calibration factors of hadron showers: larger for the (non-compensating) ECAL part, rising at low energy
+    ecal_factor = np.where(hadron, 1.15 + 0.35 * np.exp(-energy / 15.0), 1.0) * rng.normal(1.0, 0.03, n)
+    hcal_factor = np.where(hadron, 1.05 + 0.25 * np.exp(-energy / 25.0), 1.0) * rng.normal(1.0, 0.03, n)
+    ecal, hcal = raw_ecal * ecal_factor, raw_hcal * hcal_factor
+    safe = np.maximum(energy, 1e-6)
+    c["pfCand_rawCaloFraction"] = np.clip((raw_ecal + raw_hcal) / safe, 0.0, 2.6)
+    c["pfCand_caloFraction"] = np.clip((ecal + hcal) / safe, 0.0, 2.6)
+    c["pfCand_rawHcalFraction"] = np.where(raw > 0, raw_hcal / np.maximum(raw, 1e-9), 0.0)
+    c["pfCand_hcalFraction"] = np.where(ecal + hcal > 0, hcal / np.maximum(ecal + hcal, 1e-9), 0.0)
+    c["_ecal"] = ecal
+    c["_hcal"] = hcal
 
 
 def _puppi(c: dict, offsets: np.ndarray) -> None:

@@ -55,7 +55,8 @@ PROCESSES: dict[str, list[list[str]]] = {
     "ZprimeTauTau": _zprime(15),
     "ZprimeEE": _zprime(11),
 }
-MINIMUM_BIAS = ["SoftQCD:nonDiffractive = on"]
+# pile-up: all inelastic interactions (non-diffractive and diffractive), as a zero-bias overlay sees them
+MINIMUM_BIAS = ["SoftQCD:inelastic = on"]
 
 
 def check_process(process: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import BARREL_ETA, MUON_ETA, PFType, track_resolution
+from .geometry import BARREL_ETA, MUON_ETA, PFType, ecal_resolution, track_resolution
 
 
 def _object_base(c: dict, sel: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
@@ -38,17 +38,26 @@ def electrons(c: dict, rng) -> dict[str, np.ndarray]:
     p_true = c["_true_e"][sel]
     g = lambda s: rng.normal(0, 1, n) * s  # noqa: E731
     em_fraction = np.where(real, 1.0, rng.beta(1.5, 3.0, n))
-    ecal = np.maximum(p_true * em_fraction * (1 + g(np.sqrt(0.03**2 / p_true + 0.008**2))), 0.05)
-    hadronic = np.where(real, ecal * np.abs(g(0.02)), p_true * (1 - em_fraction) * rng.normal(0.9, 0.2, n).clip(0.1))
-    p_vtx = p_true * (1 + g(0.01))
+    # the supercluster collects most, not all, of the bremsstrahlung; showers in the barrel-endcap crack leak
+    collected = np.where(real, 1 - brem * (1 - rng.uniform(0.6, 1.0, n)), 1.0)
+    crack = np.abs(np.abs(eta) - 1.51) < 0.07
+    leak = np.where(crack, rng.uniform(0.6, 1.0, n), np.where(rng.uniform(size=n) < 0.1, 1 - rng.exponential(0.05, n), 1.0))
+    ecal = np.maximum(p_true * em_fraction * collected * np.clip(leak, 0.3, 1.0) * (1 + g(ecal_resolution(p_true))),
+                      0.05)
+    hadronic = np.where(real, ecal * (rng.exponential(0.015, n) + (rng.uniform(size=n) < 0.08) * rng.beta(1.5, 8, n)),
+                        p_true * (1 - em_fraction) * rng.normal(0.9, 0.2, n).clip(0.1))
+    # GSF momentum at the vertex: 2-3 % core; radiation early in the tracker biases it low (E/p tail above 1)
+    early_loss = np.where(real & (rng.uniform(size=n) < 0.5), brem * rng.beta(1.0, 3.0, n), 0.0)
+    p_vtx = p_true * (1 - early_loss) * (1 + g(np.where(real, 0.025, 0.01)))
     p_out = np.where(real, p_true * (1 - brem) * (1 + g(0.03)), p_vtx * (1 + g(0.01)))
     seed = ecal * np.where(real, 1 - 0.8 * brem, rng.uniform(0.6, 1.0, n))
     width = np.where(barrel, 1.0, 2.7)
-    sigma_ieta = np.abs(np.where(real, 0.0095 + g(0.0008), 0.013 + g(0.004)) * width)
+    sigma_ieta = np.abs(np.where(real, 0.0095 + g(0.0008) + 0.004 * brem * rng.exponential(1.0, n),
+                                 0.013 + g(0.004)) * width)
     r9 = np.clip(np.where(real, 0.93 - 0.3 * brem + g(0.04), rng.beta(4, 3, n)), 0.2, 1.0)
     e5x5 = ecal * rng.uniform(0.9, 1.0, n)
     side = lambda: e5x5 * np.where(real, rng.uniform(0.01, 0.05, n), rng.uniform(0.05, 0.15, n))  # noqa: E731
-    eta_mismatch = np.where(real, 0.003, 0.012)
+    eta_mismatch = np.where(real, 0.003 + 0.003 * brem, 0.012)
     phi_mismatch = np.where(real, 0.01 + 0.02 * brem, 0.05)
     early = (brem > 0.2) & (rng.uniform(size=n) < 0.5)
     hits = c["pfCand_nHits"][sel]
@@ -62,7 +71,7 @@ def electrons(c: dict, rng) -> dict[str, np.ndarray]:
         "ele_trackMomentumAtVtx": p_vtx, "ele_trackMomentumAtCalo": p_out * (1 + g(0.01)),
         "ele_trackMomentumOut": p_out, "ele_trackMomentumAtEleClus": p_out * (1 + g(0.005)),
         "ele_trackMomentumAtVtxWithConstraint": p_vtx * (1 + g(0.005)),
-        "ele_ecalEnergy": ecal, "ele_ecalEnergy_error": ecal * np.sqrt(0.03**2 / ecal + 0.008**2),
+        "ele_ecalEnergy": ecal, "ele_ecalEnergy_error": ecal * ecal_resolution(ecal),
         "ele_eSuperClusterOverP": ecal / p_vtx, "ele_eSeedClusterOverP": seed / p_vtx,
         "ele_eSeedClusterOverPout": seed / p_out, "ele_eEleClusterOverPout": seed * rng.uniform(0.9, 1.0, n) / p_out,
         "ele_deltaEtaSuperClusterTrackAtVtx": g(eta_mismatch), "ele_deltaEtaSeedClusterTrackAtCalo": g(eta_mismatch),
@@ -100,20 +109,33 @@ def electrons(c: dict, rng) -> dict[str, np.ndarray]:
 MUON_STATION_PT = np.array([2.5, 3.5, 4.5, 5.5])  # minimal momentum to reach muon station 1..4
 MUON_TYPE_REAL = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5)  # global, tracker, standalone, PF
 MUON_TYPE_PUNCH_THROUGH = 1 << 2  # tracker only
+MUON_CRACKS = (0.25, 0.8, 1.2)  # |eta| of the gaps between the DT wheels and of the DT-CSC overlap
+MUON_CRACK_HALF_WIDTH = 0.03
 
 
 def muons(c: dict, rng) -> dict[str, np.ndarray]:
-    """Muon objects: real muons, plus charged hadrons punching through to the first muon station."""
+    """Muon objects: real muons, plus charged hadrons that punch through the calorimeters or decay in flight.
+    Real muons lose station matches in the cracks between wheels and in inefficient chambers, and energetic
+    punch-through reaches the outer stations, so the two overlap as in data."""
     true_mu = np.abs(c["_true_id"]) == 13
     pt, eta = c["pfCand_pt"], c["pfCand_eta"]
     u = rng.uniform(size=len(pt))
-    sel = c["_tracked"] & (pt > 3) & (np.abs(eta) < MUON_ETA) & ((true_mu & (u < 0.98)) | (~true_mu & (u < 0.005)))
+    p_all = pt * np.cosh(eta)
+    fake_rate = 0.002 + 0.01 * (1 - np.exp(-p_all / 50.0))  # punch-through and decays in flight
+    sel = c["_tracked"] & (pt > 3) & (np.abs(eta) < MUON_ETA) & ((true_mu & (u < 0.98)) | (~true_mu & (u < fake_rate)))
     o = _object_base(c, sel, "muon")
     n = int(sel.sum())
     real = true_mu[sel]
+    in_flight = ~real & (rng.uniform(size=n) < 0.3)  # a real muon from a pi/K decay inside the tracker volume
+    muon_like = real | in_flight
     abseta = np.abs(o["muon_eta"])
     p = o["muon_pt"] * np.cosh(o["muon_eta"])
-    reached = (p[:, None] > MUON_STATION_PT[None, :]) & (real[:, None] | (np.arange(4)[None, :] == 0))
+    in_crack = np.zeros(n, bool)
+    for edge in MUON_CRACKS:
+        in_crack |= np.abs(abseta - edge) < MUON_CRACK_HALF_WIDTH
+    punch_reach = np.minimum(1.0, p / 30.0)[:, None] * np.array([1.0, 0.3, 0.1, 0.05])[None, :]
+    reach_probability = np.where(muon_like[:, None], np.where(in_crack, 0.5, 0.95)[:, None], punch_reach)
+    reached = (p[:, None] > MUON_STATION_PT[None, :]) & (rng.uniform(size=(n, 4)) < reach_probability)
     regions = {"DT": abseta < 1.2, "CSC": abseta > 0.9, "RPC": abseta < 1.9, "GEM": np.zeros(n, bool),
                "ME0": np.zeros(n, bool)}
     max_hits = {"DT": (12, 12, 12, 8), "CSC": (24, 12, 12, 12), "RPC": (4, 4, 2, 2), "GEM": (0,) * 4, "ME0": (0,) * 4}
@@ -124,18 +146,21 @@ def muons(c: dict, rng) -> dict[str, np.ndarray]:
             matches = np.where(present, 1 + (rng.uniform(size=n) < 0.1), 0)
             if det == "RPC":
                 matches = np.where(present & (rng.uniform(size=n) < 0.9), matches, 0)
-            hits = np.where(matches > 0, rng.binomial(max_hits[det][k], np.where(real, 0.85, 0.4)), 0)
+            hits = np.where(matches > 0, rng.binomial(max_hits[det][k], np.where(muon_like, 0.85, 0.4)), 0)
             o[f"muon_n_matches_{det}_{k + 1}"] = matches
             o[f"muon_n_hits_{det}_{k + 1}"] = hits
             total_hits += hits
+    global_muon = muon_like & (reached.sum(axis=1) >= 2)
     o.update({
         "muon_mass": np.full(n, 0.10566),
-        "muon_normalizedChi2": np.where(real, np.exp(rng.normal(0, 0.3, n)), np.exp(rng.normal(1.0, 0.5, n))),
+        "muon_normalizedChi2": np.select([real, in_flight], [np.exp(rng.normal(0, 0.3, n)), np.exp(rng.normal(0.8, 0.5, n))],
+                                         np.exp(rng.normal(1.0, 0.5, n))),
         "muon_numberOfValidHits": c["pfCand_nHits"][sel] + total_hits,
-        "muon_segmentCompatibility": np.where(real, rng.beta(10, 1.5, n), rng.beta(1.5, 4, n)),
-        "muon_caloCompatibility": np.where(real, rng.beta(8, 2, n), rng.beta(2, 5, n)),
-        "muon_pfEcalEnergy": np.where(real, rng.exponential(0.3, n), c["_ecal"][sel]),
-        "muon_type": np.where(real, MUON_TYPE_REAL, MUON_TYPE_PUNCH_THROUGH).astype(np.uint32),
+        "muon_segmentCompatibility": np.select([real, in_flight], [rng.beta(6, 1.5, n), rng.beta(4, 2, n)],
+                                               rng.beta(2, 3, n)),
+        "muon_caloCompatibility": np.select([real, in_flight], [rng.beta(8, 2, n), rng.beta(5, 2.5, n)], rng.beta(2, 5, n)),
+        "muon_pfEcalEnergy": np.where(muon_like, rng.exponential(0.3, n), c["_ecal"][sel]),
+        "muon_type": np.where(global_muon, MUON_TYPE_REAL, MUON_TYPE_PUNCH_THROUGH).astype(np.uint32),
         "_real": real,
     })
     o["muon_index"] = _index_within_event(o["_event"])

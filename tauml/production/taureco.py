@@ -13,15 +13,22 @@ from .geometry import PV_RESOLUTION, PFType, track_resolution
 from .kinematics import delta_phi, delta_r, eta_phi_mass
 
 TAU_MASS = 1.77686
+PI0_MASS = 0.1349
 ISO_CONE = 0.5
 ISO_CONE_03 = 0.3
 PU_CONE = 0.8
 MIN_STRIP_PT = 1.0
-MAX_CHARGED = 5
+MAX_CHARGED = 6
+MAX_STRIPS = 5
+SOFT_TWO_PRONG_PT = 5.0
 ECAL_RADIUS, ECAL_Z = 129.0, 317.0
-# decay mode -> (charged hadrons, strips)
-DECAY_MODES = {0: (1, 0), 1: (1, 1), 2: (1, 2), 10: (3, 0), 11: (3, 1)}
+# HPS of Run 2 (CMS, JINST 13 (2018) P10005; CMSSW RecoTauTag/RecoTau hpsSelectionDiscriminator):
+# decay mode -> (charged hadrons, strips). The 2-prongs (5, 6) are built and ranked like the others, but a tau
+# whose best hypothesis is a 2-prong fails decayModeFindingNewDMs and is not kept (MiniAOD slimmedTaus).
+DECAY_MODES = {0: (1, 0), 1: (1, 1), 2: (1, 2), 5: (2, 0), 6: (2, 1), 10: (3, 0), 11: (3, 1)}
+NEW_DECAY_MODES = (0, 1, 2, 10, 11)
 OLD_DECAY_MODES = (0, 1, 2, 10)
+DM2_PI0_MASS = (0.05, 0.2)  # minPi0Mass, maxPi0Mass: the mass of the two strips of DM 2, taken massless
 ISO_WORKING_POINTS = ((3, 2.5), (4, 1.5), (5, 0.8))  # (DiscriminatorWP bit, max combined isolation in GeV)
 
 
@@ -32,71 +39,131 @@ def _p4(pf, idx):
     return np.stack([px, py, pz, e], axis=-1)
 
 
+def _strip_window(pt):
+    """Run-2 dynamic strip half-sizes f(pt) in eta and g(pt) in phi (JINST 13 (2018) P10005, eq. 2)."""
+    pt = np.maximum(pt, 1e-3)
+    return 0.20 * pt**-0.66, 0.35 * pt**-0.71
+
+
 def _strips(pf, photons: np.ndarray) -> list[np.ndarray]:
-    """Dynamic strips: photons collected around the hardest free one, within an (eta, phi) window that
-    shrinks with the photon pt."""
-    free = list(photons[np.argsort(-pf["pfCand_pt"][photons])])
+    """Dynamic strips: photons collected around the hardest free one; a photon joins if it lies within
+    f(pt_gamma) + f(pt_strip) in eta (0.05-0.15) and g(pt_gamma) + g(pt_strip) in phi (0.05-0.30)."""
+    free = photons[np.argsort(-pf["pfCand_pt"][photons])]
     strips = []
-    while free:
-        members = [free.pop(0)]
-        changed = True
-        while changed and free:
-            s = _p4(pf, np.array(members)).sum(axis=0)
+    while len(free):
+        members, free = free[:1], free[1:]
+        while len(free):
+            s = _p4(pf, members).sum(axis=0)
             s_eta, s_phi, _ = eta_phi_mass(*s)
-            cand = np.array(free)
-            pt = pf["pfCand_pt"][cand]
-            deta_max = np.clip(0.197 * pt**-0.658, 0.05, 0.15)
-            dphi_max = np.clip(0.352 * pt**-0.707, 0.05, 0.3)
-            inside = (np.abs(pf["pfCand_eta"][cand] - s_eta) < deta_max) & \
-                     (np.abs(delta_phi(pf["pfCand_phi"][cand], s_phi)) < dphi_max)
-            changed = bool(inside.any())
-            members += cand[inside].tolist()
-            free = cand[~inside].tolist()
-        strips.append(np.array(members))
+            f_strip, g_strip = _strip_window(np.hypot(s[0], s[1]))
+            f_gamma, g_gamma = _strip_window(pf["pfCand_pt"][free])
+            inside = (np.abs(pf["pfCand_eta"][free] - s_eta) < np.clip(f_gamma + f_strip, 0.05, 0.15)) & \
+                     (np.abs(delta_phi(pf["pfCand_phi"][free], s_phi)) < np.clip(g_gamma + g_strip, 0.05, 0.30))
+            if not inside.any():
+                break
+            members = np.concatenate([members, free[inside]])
+            free = free[~inside]
+        strips.append(members)
     return [s for s in strips if pf["pfCand_pt"][s].sum() > MIN_STRIP_PT]
 
 
-def _mass_window(dm: int, pt: float) -> tuple[float, float]:
-    scale = np.sqrt(max(pt, 1.0) / 100.0)
-    return {0: (0.0, 10.0), 1: (0.3, float(np.clip(1.3 * scale, 1.3, 4.2))),
-            2: (0.4, float(np.clip(1.2 * scale, 1.2, 4.0))), 10: (0.8, 1.5), 11: (0.9, 1.6)}[dm]
+def _pt_window(a: float, top: float, pt):
+    return np.maximum(a, np.minimum(a * np.sqrt(pt / 100.0), top))
+
+
+def _mass_window(dm: int, pt):
+    """HPS mass window of a decay mode as a function of the tau pt (Run-2 hpsSelectionDiscriminator)."""
+    zero = np.zeros_like(pt)
+    return {0: (zero - 1e3, zero + 1.0), 1: (zero + 0.3, _pt_window(1.3, 4.2, pt)),
+            2: (zero + 0.4, _pt_window(1.2, 4.0, pt)), 5: (zero, zero + 1.2), 6: (zero, _pt_window(1.2, 4.0, pt)),
+            10: (zero + 0.8, zero + 1.5), 11: (zero + 0.9, zero + 1.6)}[dm]
 
 
 def signal_cone(pt):
     return np.clip(3.0 / np.maximum(pt, 1e-3), 0.05, 0.10)
 
 
+def _with_mass(p4: np.ndarray, mass: float | None) -> np.ndarray:
+    """Strip four-vectors with the mass HPS assumes for them (None: as measured)."""
+    if mass is None:
+        return p4
+    out = p4.copy()
+    out[..., 3] = np.sqrt((p4[..., :3] ** 2).sum(axis=-1) + mass**2)
+    return out
+
+
+STRIP_MASS = {1: PI0_MASS, 2: 0.0}  # assumeStripMass of DM 1 and DM 2
+
+
+def _hypotheses(pf, charged: np.ndarray, strip_p4: np.ndarray) -> list[dict]:
+    """All combinations of every decay mode, one dict of arrays per mode, with the keys the HPS cleaner of
+    Run 2 ranks them by (in this order): unit charge for 1- and 3-prongs, passing the decay-mode selection, no
+    soft (< 5 GeV) track in a 2-prong, more charged hadrons, higher pt, more strips."""
+    ch_p4 = _p4(pf, charged)
+    ch_eta, ch_phi = pf["pfCand_eta"][charged], pf["pfCand_phi"][charged]
+    ch_q, ch_pt = pf["pfCand_charge"][charged], pf["pfCand_pt"][charged]
+    st_eta, st_phi, _ = eta_phi_mass(*strip_p4.T)
+    st_bend = _strip_window(np.hypot(strip_p4[:, 0], strip_p4[:, 1]))
+    out = []
+    for dm, (n_ch, n_strips) in DECAY_MODES.items():
+        if len(charged) < n_ch or len(strip_p4) < n_strips:
+            continue
+        # 1-prongs use the leading charged hadron: another one only gives a lower-pt hypothesis
+        chs = np.array(list(combinations(range(len(charged) if n_ch > 1 else 1), n_ch)), int)
+        sts = np.array(list(combinations(range(min(len(strip_p4), MAX_STRIPS)), n_strips)), int)
+        sts = sts.reshape(len(sts), n_strips)
+        ci = np.repeat(chs, len(sts), axis=0)
+        si = np.tile(sts, (len(chs), 1))
+        strips = _with_mass(strip_p4, STRIP_MASS.get(dm))
+        p4 = ch_p4[ci].sum(axis=1) + (strips[si].sum(axis=1) if n_strips else 0.0)
+        eta, phi, mass = eta_phi_mass(*p4.T)
+        pt = np.hypot(p4[:, 0], p4[:, 1])
+        lo, hi = _mass_window(dm, pt)
+        cone = signal_cone(pt)[:, None]
+        ok = (mass >= lo) & (mass <= hi)
+        ok &= (delta_r(ch_eta[ci], ch_phi[ci], eta[:, None], phi[:, None]) < cone).all(axis=1)
+        if n_strips:  # strips may reach out of the cone by their own size ("bend correction")
+            d_eta = np.maximum(np.abs(st_eta[si] - eta[:, None]) - st_bend[0][si], 0.0)
+            d_phi = np.maximum(np.abs(delta_phi(st_phi[si], phi[:, None])) - st_bend[1][si], 0.0)
+            ok &= (np.hypot(d_eta, d_phi) < cone).all(axis=1)
+        if dm == 2:  # the two (massless) strips must make a pi0
+            pi0_mass = eta_phi_mass(*strips[si].sum(axis=1).T)[2]
+            ok &= (pi0_mass >= DM2_PI0_MASS[0]) & (pi0_mass <= DM2_PI0_MASS[1])
+        unit = (np.abs(ch_q[ci].sum(axis=1)) == 1) | (n_ch == 2)
+        hard = (n_ch != 2) | (ch_pt[ci].min(axis=1) >= SOFT_TWO_PRONG_PT)
+        out.append({"dm": np.full(len(ci), dm), "ci": ci, "si": si, "p4": p4, "eta": eta, "phi": phi,
+                    "mass": mass, "pt": pt, "keys": (unit, ok, hard, np.full(len(ci), n_ch), pt,
+                                                     np.full(len(ci), n_strips))})
+    return out
+
+
 def reconstruct(pf, members: np.ndarray):
-    """The best decay-mode hypothesis built from a jet's constituents, or None."""
+    """The HPS tau of a jet's constituents: the best-ranked hypothesis, or None if there is no charged candidate
+    or the best one fails decayModeFindingNewDMs (mass window, signal cone, decay modes 0, 1, 2, 10, 11)."""
     ptype = pf["pfCand_particleType"][members]
     quality = (np.abs(pf["pfCand_dz"][members]) < 0.4) & (np.abs(pf["pfCand_dxy"][members]) < 0.1)
     charged = members[(pf["pfCand_charge"][members] != 0) & quality & (pf["pfCand_pt"][members] > 0.5)]
-    charged = charged[np.argsort(-pf["pfCand_pt"][charged])][:MAX_CHARGED]
+    charged = charged[np.argsort(-pf["pfCand_pt"][charged], kind="stable")][:MAX_CHARGED]
     if len(charged) == 0:
         return None
     strips = _strips(pf, members[(ptype == PFType.gamma) & (pf["pfCand_pt"][members] > 0.5)])
     strips.sort(key=lambda s: -pf["pfCand_pt"][s].sum())
-    strip_p4 = [_p4(pf, s).sum(axis=0) for s in strips]
-    best = None
-    for dm, (n_ch, n_strips) in DECAY_MODES.items():
-        if len(charged) < n_ch or len(strips) < n_strips:
-            continue
-        for chs in (combinations(charged, 3) if n_ch == 3 else ((c,) for c in charged[:1])):
-            chs = np.array(chs)
-            if abs(pf["pfCand_charge"][chs].sum()) != 1:
-                continue
-            p4 = _p4(pf, chs).sum(axis=0) + sum(strip_p4[:n_strips], np.zeros(4))
-            eta, phi, mass = eta_phi_mass(*p4)
-            pt = float(np.hypot(p4[0], p4[1]))
-            lo, hi = _mass_window(dm, pt)
-            r_sig = signal_cone(pt)
-            axis_ok = delta_r(pf["pfCand_eta"][chs], pf["pfCand_phi"][chs], eta, phi).max() < r_sig
-            strip_ok = all(delta_r(*eta_phi_mass(*strip_p4[k])[:2], eta, phi) < r_sig for k in range(n_strips))
-            if lo <= mass <= hi and axis_ok and strip_ok and (best is None or pt > best["pt"]):
-                best = {"pt": pt, "eta": float(eta), "phi": float(phi), "mass": float(mass), "dm": dm,
-                        "charged": chs, "photons": np.concatenate([strips[k] for k in range(n_strips)] or [[]]).astype(int),
-                        "p4": p4}
-    return best
+    strip_p4 = np.array([_p4(pf, s).sum(axis=0) for s in strips]).reshape(len(strips), 4)
+    hypotheses = _hypotheses(pf, charged, strip_p4)
+    keys = [np.concatenate([h["keys"][k] for h in hypotheses]).astype(float) for k in range(6)]
+    best = int(np.lexsort(keys[::-1])[-1])  # lexsort: the last key is the primary one
+    for h in hypotheses:
+        if best < len(h["dm"]):
+            break
+        best -= len(h["dm"])
+    unit, ok = h["keys"][0][best], h["keys"][1][best]
+    dm = int(h["dm"][best])
+    if not (unit and ok) or dm not in NEW_DECAY_MODES:
+        return None
+    return {"pt": float(h["pt"][best]), "eta": float(h["eta"][best]), "phi": float(h["phi"][best]),
+            "mass": float(h["mass"][best]), "dm": dm, "charged": charged[h["ci"][best]],
+            "photons": np.concatenate([strips[k] for k in h["si"][best]] or [np.zeros(0, int)]).astype(int),
+            "p4": h["p4"][best]}
 
 
 def features(pf, tau: dict, event_pf: np.ndarray, pv: np.ndarray) -> dict[str, float]:
@@ -183,7 +250,8 @@ def _errors(pf, i):
 
 def _impact_parameters(pf, lead, pv, p4):
     dxy, dz = pf["pfCand_dxy"][lead], pf["pfCand_dz"][lead]
-    s_dxy, s_dz = (float(x[0]) for x in _errors(pf, lead))
+    # w.r.t. the primary vertex, so its uncertainty adds to the track's (IPTools of CMSSW)
+    s_dxy, s_dz = (float(np.hypot(x[0], pv_sigma)) for x, pv_sigma in zip(_errors(pf, lead), PV_RESOLUTION[1:]))
     point, direction = _track_line(pf, lead)
     offset = point - pv
     closest = offset - direction * (offset @ direction)

@@ -5,14 +5,13 @@ cfg entry's files in one (tau type, pt, |eta|) bin) contributes: the bin's size 
 available) is split among its sources by weight (water-filling, spec §4 step 2). Item k of a stream with
 quota q gets the time (k + u)/q, with u uniform from a counter-based hash of (seed, stream, k); sorting by
 time interleaves all streams evenly, so any W consecutive output entries hold each stream about W·q/N ± 1 times.
-The stream then reads random pieces of its files in the order the timeline needs them and shuffles each
-piece (``tauml.mixstream``); memory stays at one piece per stream plus one output block.
+``stream.py`` then writes the timeline in two passes over the inputs (each file read once), and ``merge.py``
+runs the command.
 """
 from __future__ import annotations
 
 import math
 import re
-import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,52 +19,22 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..core.axis import check_edges
+from ..core.binfiles import SIZE_LIST, bin_name, parse_bin_name
 from ..core.cfgfile import read_cfg
 from ..core.errors import TaumlError
-from ..core.io import open_tree, payload_branches
-from .stream import TreeCache, entry_bytes, write_plan
-from ..core.schema import SampleType, TauType, branches
+from ..core.schema import SampleType, TauType
 
 CFG_KEYS = ("dir", "file", "sample_type", "weight")
-SIZE_LIST = "size_list.txt"
 MAX_WEIGHT_RATIO = 1e7
-DEFAULT_SEED = 1234567
-DEFAULT_BUFFER_MB = 1024
-OPEN_TREE_BYTES = 8 * 2**20  # an open 552-branch tree in uproot
-MODES = ("MergeAll", "MergePerEntry")
-_BIN_NAME = re.compile(r"(?P<type>[a-z_]+?)_pt_(?P<pt>[-+0-9.eE]+)_eta_(?P<eta>[-+0-9.eE]+)")
-
-
-def cell_name(pt_low: float, eta_low: float) -> str:
-    """``pt_20_eta_0.000``: pt with 0 decimals, |eta| with 3, as CreateBinnedTuples names its files."""
-    return f"pt_{pt_low:.0f}_eta_{eta_low:.3f}"
-
-
-def bin_name(tau_type: TauType | int, pt_low: float, eta_low: float) -> str:
-    """``tau_pt_20_eta_0.000``: the bin file name (without ``.root``) of a tau type and grid cell."""
-    return f"{TauType(tau_type).name}_{cell_name(pt_low, eta_low)}"
-
-
-def parse_bin_name(stem: str) -> tuple[TauType, float, float]:
-    """``emb_tau_pt_20_eta_0.000`` -> (TauType.emb_tau, 20.0, 0.0); ValueError if it is not a bin name."""
-    m = _BIN_NAME.fullmatch(stem)
-    if not m or m.group("type") not in TauType.__members__:
-        raise ValueError(f"'{stem}' is not '<tauType>_pt_<ptLow>_eta_<etaLow>'")
-    try:
-        return TauType[m.group("type")], float(m.group("pt")), float(m.group("eta"))
-    except ValueError:
-        raise ValueError(f"'{stem}' has a non-numeric pt or eta edge") from None
 
 
 class Grid:
     """The --pt-bins × --eta-bins grid. A bin file joins the grid bin that contains its lower edges."""
 
     def __init__(self, pt_edges: Iterable[float], eta_edges: Iterable[float]):
-        self.pt = [float(x) for x in pt_edges]
-        self.eta = [float(x) for x in eta_edges]
-        for label, edges in (("pt", self.pt), ("eta", self.eta)):
-            if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
-                raise TaumlError(f"--{label}-bins: need at least 2 strictly increasing edges, got {edges}")
+        self.pt = list(check_edges(pt_edges, "--pt-bins"))
+        self.eta = list(check_edges(eta_edges, "--eta-bins"))
         # file names carry rounded edges: compare in the same rounding
         self._pt_named = np.round(self.pt, 0)
         self._eta_named = np.round(self.eta, 3)
@@ -122,24 +91,6 @@ def read_merge_cfg(path: str | Path) -> list[Entry]:
             raise TaumlError(f"{where}: weight must be a positive number, got '{props['weight']}'")
         entries.append(Entry(name, patterns["dir"], patterns["file"], SampleType[sample], weight))
     return entries
-
-
-def read_size_list(input_dir: str | Path) -> list[tuple[str, int]]:
-    """``(path relative to input_dir, entries)`` per line of ``<input_dir>/size_list.txt``."""
-    path = Path(input_dir) / SIZE_LIST
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise TaumlError(f"{path}: cannot read size list ({err.strerror})") from None
-    result = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise TaumlError(f"{path}:{lineno}: expected '<file> <entries>', got '{line}'")
-        result.append((parts[0], int(parts[1])))
-    return result
 
 
 @dataclass
@@ -352,80 +303,3 @@ def _assign_weights(plan: Plan) -> None:
                          "bins are too unequal; lower --max-bin-occupancy or merge bins")
     for s in plan.streams:
         s.weight = weights.get(s.bin, math.nan)
-
-
-def stderr_log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def shuffle_merge(cfg, input_dir, output, pt_bins, eta_bins, mode: str = "MergeAll", calc_weights: bool = False,
-                  ensure_uniformity: bool = False, max_bin_occupancy: int | None = None,
-                  disabled_branches: Iterable[str] = (), seed: int = DEFAULT_SEED, n_threads: int = 1,
-                  buffer_mb: float = DEFAULT_BUFFER_MB, progress: bool = True,
-                  log: Callable[[str], None] = stderr_log) -> dict[str, int]:
-    """Run ShuffleMerge; returns ``{output file: entries written}``.
-
-    MergeAll writes every cfg item into the file ``output``; MergePerEntry writes one file
-    ``<output>/<item>.root`` per item. Everything is planned (and the cfg validated) before the first
-    entry is read, and a failure leaves no output of this run behind.
-    """
-    if mode not in MODES:
-        raise TaumlError(f"--mode must be one of {', '.join(MODES)}, got '{mode}'")
-    if not 0 <= seed < 2**64:
-        raise TaumlError(f"--seed must be in [0, 2^64), got {seed}")
-    if max_bin_occupancy is not None and max_bin_occupancy < 1:
-        raise TaumlError(f"--max-bin-occupancy must be positive, got {max_bin_occupancy}")
-    entries = read_merge_cfg(cfg)
-    grid = Grid(pt_bins, eta_bins)
-    files = match_files(entries, read_size_list(input_dir), input_dir)
-    if mode == "MergeAll":
-        jobs = [(Path(output), entries)]
-    else:
-        for e in entries:
-            if "/" in e.name or e.name.startswith("."):
-                raise TaumlError(f"{cfg}: item name '{e.name}' cannot be a file name (MergePerEntry)")
-        jobs = [(Path(output) / f"{e.name}.root", [e]) for e in entries]
-    plans = []
-    for salt, (path, job_entries) in enumerate(jobs):
-        log(f"planning {path}")
-        plans.append(plan_merge(job_entries, files, grid, max_bin_occupancy, calc_weights, ensure_uniformity,
-                                seed, salt, log))
-    first_file, first_size = plans[0].streams[0].source.files[0]
-    out_names, read_names = _branch_names(first_file, calc_weights, list(disabled_branches))
-    disabled = {b for b in disabled_branches if b not in read_names and b != "sampleType"
-                and not (calc_weights and b == "trainingWeight")}
-    budget = buffer_mb * 2**20
-    trees = TreeCache(read_names, n_threads, capacity=int(np.clip(budget / 4 / OPEN_TREE_BYTES, 4, 64)))
-    written: dict[str, int] = {}
-    try:
-        per_entry = entry_bytes(trees, first_file, first_size)
-        block = int(np.clip(budget / (4 * per_entry), 256, 20_000))
-        for salt, ((path, _), plan) in enumerate(zip(jobs, plans)):
-            piece = int(np.clip(budget / (2 * len(plan.streams) * per_entry), 32, 100_000))
-            log(f"writing {path}: {plan.total} entries from {len(plan.streams)} streams in {len(plan.bins)} "
-                f"bins (pieces of {piece}, blocks of {block} entries, ~{per_entry / 1024:.1f} KiB/entry)")
-            written[str(path)] = write_plan(plan, path, trees, out_names, calc_weights, disabled, piece, block,
-                                            seed, salt, progress)
-    except BaseException:
-        for path in written:
-            Path(path).unlink(missing_ok=True)
-        raise
-    finally:
-        trees.close()
-    return written
-
-
-def _branch_names(path: str, calc_weights: bool, disabled: list[str]) -> tuple[list[str], list[str]]:
-    """(output branches, branches read from the inputs).
-
-    The output carries every branch of the inputs in their order; ``sampleType`` (and ``trainingWeight``
-    with weights) come from the plan; disabled branches are not read and get the schema default.
-    """
-    payload = payload_branches(open_tree(path))
-    unknown = [b for b in disabled if b not in branches()]
-    if unknown:
-        raise TaumlError(f"--disabled-branches: {', '.join(unknown)} not TauTuple branch(es), no default known")
-    from_plan = ["sampleType"] + (["trainingWeight"] if calc_weights else [])
-    out_names = list(dict.fromkeys(payload + from_plan + disabled))
-    read_names = [b for b in payload if b not in from_plan and b not in disabled]
-    return out_names, read_names

@@ -1,20 +1,28 @@
-"""Streaming side of ShuffleMerge: feeds read random pieces of their files; blocks follow the planned order.
+"""Writing side of ShuffleMerge: an external two-pass shuffle that reads every input file once.
 
-Memory: each stream holds at most one piece (``piece`` entries) and the writer one block (``block``
-entries), so the peak does not depend on how many or how large the inputs are. Entries travel as numpy
-buffers (``tauml.columns``): selecting, slicing and appending 552 branches costs a few ms, where the
-same on awkward record arrays costs seconds. Only a few trees are open at a time (opening a 552-branch
-tree costs ~0.2 s and ~6 MB).
+Which entry is item ``k`` of a stream: a permutation of the stream's entries (its files one after the
+other), drawn from (seed, output, stream); its first ``count`` entries are items 0, 1, ... Item k's place in
+the output is fixed by the plan's timeline (``Plan.block_order``), cut into blocks of about ``block`` entries;
+a *shard* is a run of consecutive blocks.
+
+Pass 1 reads each file sequentially, once, and appends its taken entries, as raw column buffers
+(``tauml.core.columns.write_record``) labelled with (stream, item), to the shard that will write them. Pass 2
+reads one shard at a time, puts its entries in the plan's order and writes its blocks. Memory is one read chunk
+(pass 1) or one shard (pass 2), whatever the input size; the inputs are read once, the entries written twice.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import io
 import math
+import multiprocessing
+import os
+import shutil
 import sys
-from collections import OrderedDict, deque
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import uproot
 from tqdm import tqdm
 
 from ..core import columns
@@ -24,104 +32,39 @@ from ..core.io import TreeWriter, collection_layout, open_tree, require_branches
 from ..core.schema import branches
 
 if TYPE_CHECKING:
-    from .plan import Plan, Stream
+    from .plan import Plan
+
+STREAM, ITEM = " stream", " item"  # labels stored with the entries in a shard (no branch name has a space)
 
 
-class TreeCache:
-    """Reads entry ranges of ``names``, keeping the last few trees open; checks each file on opening."""
-
-    def __init__(self, names: list[str], n_threads: int = 1, capacity: int = 8):
-        self.names = names
-        self.capacity = capacity
-        self._trees: OrderedDict[str, object] = OrderedDict()
-        self._executor = uproot.ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-
-    def read(self, path: str, expected: int, start: int, stop: int) -> Chunk:
-        tree = self._tree(path, expected)
-        try:
-            arrays = tree.arrays(self.names, entry_start=start, entry_stop=stop, library="ak", array_cache=None,
-                                 decompression_executor=self._executor, interpretation_executor=self._executor)
-        except Exception as err:
-            raise TaumlError(f"{path}: cannot read entries {start}-{stop} of tree 'taus' ({err})") from err
-        return columns.from_awkward(arrays, path)
-
-    def _tree(self, path: str, expected: int):
-        if path in self._trees:
-            self._trees.move_to_end(path)
-            return self._trees[path]
-        tree = open_tree(path)
-        if tree.num_entries != expected:
-            raise TaumlError(f"{path}: has {tree.num_entries} entries but size_list.txt says {expected} "
-                             "(rerun CreateTupleSizeList)")
-        require_branches(tree, path, self.names)
-        self._trees[path] = tree
-        if len(self._trees) > self.capacity:
-            _, old = self._trees.popitem(last=False)
-            old.file.close()
-        return tree
-
-    def close(self) -> None:
-        for tree in self._trees.values():
-            tree.file.close()
-        self._trees.clear()
-        if self._executor is not None:
-            self._executor.shutdown()
+def read_entries(tree, path: str, names: list[str], start: int, stop: int) -> Chunk:
+    try:
+        arrays = tree.arrays(names, entry_start=start, entry_stop=stop, library="ak", array_cache=None)
+    except Exception as err:
+        raise TaumlError(f"{path}: cannot read entries {start}-{stop} of tree 'taus' ({err})") from err
+    return columns.from_awkward(arrays, path)
 
 
-class StreamFeed:
-    """The entries of one stream in random order: its files cut into pieces, visited in random order,
-    each piece shuffled; with a quota below the available entries, the last piece taken is subsampled."""
-
-    def __init__(self, stream: Stream, piece: int, rng: np.random.Generator, trees: TreeCache):
-        self._files = stream.source.files
-        self._piece = piece
-        self._rng = rng
-        self._trees = trees
-        pieces = [math.ceil(n / piece) for _, n in self._files]
-        self._first_piece = np.concatenate([[0], np.cumsum(pieces)]).astype(np.int64)
-        self._order = rng.permutation(int(self._first_piece[-1]))
-        self._next = 0
-        self._to_select = stream.count
-        self._queue: deque[Chunk] = deque()
-        self._offset = 0
-
-    def take(self, m: int) -> list[Chunk]:
-        """The next ``m`` entries, in slices of the pieces read so far."""
-        parts = []
-        while m > 0:
-            if not self._queue:
-                self._queue.append(self._read_piece())
-            head = self._queue[0]
-            length = columns.chunk_length(head)
-            n = min(m, length - self._offset)
-            parts.append(head if n == length else columns.slice_copy(head, self._offset, self._offset + n))
-            self._offset += n
-            m -= n
-            if self._offset == length:
-                self._queue.popleft()
-                self._offset = 0
-        return parts
-
-    def _read_piece(self) -> Chunk:
-        if self._next >= len(self._order) or self._to_select <= 0:
-            raise TaumlError("internal error: a stream was asked for more entries than planned")
-        pid = int(self._order[self._next])
-        self._next += 1
-        f = int(np.searchsorted(self._first_piece, pid, side="right")) - 1
-        path, n = self._files[f]
-        start = (pid - int(self._first_piece[f])) * self._piece
-        stop = min(start + self._piece, n)
-        length = stop - start
-        take = min(length, self._to_select)
-        self._to_select -= take
-        pick = self._rng.permutation(length) if take == length else self._rng.choice(length, take, replace=False)
-        return columns.take(self._trees.read(path, n, start, stop), pick)
+def open_input(path: str, expected: int, names: list[str]):
+    """Tree ``taus`` of a bin file, checked against size_list.txt and for the branches read."""
+    tree = open_tree(path)
+    if tree.num_entries != expected:
+        raise TaumlError(f"{path}: has {tree.num_entries} entries but size_list.txt says {expected} "
+                         "(rerun CreateTupleSizeList)")
+    require_branches(tree, path, names)
+    return tree
 
 
-def entry_bytes(trees: TreeCache, path: str, entries: int, sample: int = 64) -> float:
+def entry_bytes(path: str, entries: int, names: list[str], sample: int = 64) -> float:
     """In-memory size of one entry, measured on the first entries of ``path``."""
     n = min(entries, sample)
-    return columns.chunk_nbytes(trees.read(path, entries, 0, n)) / n if n else 1.0
+    if not n:
+        return 1.0
+    tree = open_input(path, entries, names)
+    try:
+        return columns.chunk_nbytes(read_entries(tree, path, names, 0, n)) / n
+    finally:
+        tree.file.close()
 
 
 class OutputLayout:
@@ -161,46 +104,205 @@ class OutputLayout:
         return out
 
 
-def write_plan(plan: Plan, output, trees: TreeCache, out_names: list[str], calc_weights: bool,
-               disabled: set[str], piece: int, block: int, seed: int, salt: int, progress: bool = True) -> int:
-    """Write ``plan`` to ``output`` (atomically); returns the number of entries written.
+def item_numbers(n_entries: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Per entry of a stream, its item number, or -1 for the entries the stream does not take."""
+    items = np.full(n_entries, -1, np.int64)
+    items[rng.permutation(n_entries)[:count]] = np.arange(count)
+    return items
+
+
+class Timeline:
+    """The plan's output blocks, grouped into shards of whole blocks."""
+
+    def __init__(self, plan: Plan, block: int, blocks_per_shard: int):
+        self.plan = plan
+        counts = np.array([s.count for s in plan.streams], np.int64)
+        n_blocks = max(1, math.ceil(int(counts.sum()) / block))
+        cuts = [np.minimum(plan.items_before(plan.stop * j / n_blocks), counts) for j in range(1, n_blocks)]
+        self.bounds = np.stack([np.zeros_like(counts), *cuts, counts])  # (block + 1, stream): items before
+        self.per_shard = blocks_per_shard
+        self.n_shards = math.ceil(n_blocks / blocks_per_shard)
+
+    def shard_of(self, stream: int, items: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.bounds[1:, stream], items, side="right") // self.per_shard
+
+    def blocks(self, shard: int) -> range:
+        return range(shard * self.per_shard, min((shard + 1) * self.per_shard, len(self.bounds) - 1))
+
+
+class ShardWriter:
+    """Append-only shard files of one process, ``<directory>/<shard>.bin``, opened on first use."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._files: dict[int, object] = {}
+        self.layout = None
+
+    def append(self, shard: int, chunk: Chunk, origin: str) -> None:
+        layout = columns.signature(chunk)
+        if self.layout is None:
+            self.layout = layout
+        elif layout != self.layout:
+            raise TaumlError(f"{origin}: branch layout or types differ from the first input file")
+        record = io.BytesIO()
+        columns.write_record(record, chunk)
+        try:
+            if shard not in self._files:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._files[shard] = open(self.directory / f"{shard}.bin", "ab", buffering=1 << 16)
+            self._files[shard].write(record.getbuffer())
+        except OSError as err:
+            raise TaumlError(f"{self.directory}: cannot write the shuffle's shard files ({err.strerror or err})"
+                             ) from err
+
+    def flush(self) -> None:
+        for f in self._files.values():
+            f.flush()
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+
+
+def read_shard(directory: Path, shard: int, layout) -> Chunk | None:
+    """The entries of one shard, from every process's file (which is then removed); None if it is empty."""
+    chunks = []
+    for path in sorted(directory.glob(f"*/{shard}.bin")):
+        chunks += columns.read_records(path.read_bytes(), layout)
+        path.unlink()
+    return columns.concatenate(chunks) if chunks else None
+
+
+_worker: dict = {}  # what a scatter process needs, set before the pool forks
+
+
+def _scatter_file(task: tuple[int, str, int, np.ndarray]) -> tuple[int, object]:
+    """Pass 1 for one file: its taken entries appended to their shards; returns (entries, record layout)."""
+    s, path, n, file_items = task
+    timeline, names, chunk_entries, base = (_worker[k] for k in ("timeline", "names", "chunk", "base"))
+    shards = _worker.setdefault("shards", ShardWriter(base / f"w{os.getpid()}"))
+    taken = np.flatnonzero(file_items >= 0)
+    tree = open_input(path, n, names)
+    try:
+        for start in range(int(taken[0]), int(taken[-1]) + 1, chunk_entries):
+            stop = min(start + chunk_entries, int(taken[-1]) + 1)
+            rows = np.flatnonzero(file_items[start:stop] >= 0)
+            if not rows.size:
+                continue
+            chunk = read_entries(tree, path, names, start, stop)
+            k = file_items[start:stop][rows]
+            shard = timeline.shard_of(s, k)
+            order = np.argsort(shard, kind="stable")
+            first = np.flatnonzero(np.diff(shard[order], prepend=-1))
+            for lo, hi in zip(first, [*first[1:], order.size]):
+                pick = order[lo:hi]
+                part = columns.take(chunk, rows[pick])
+                part[STREAM] = np.full(pick.size, s, np.int64)
+                part[ITEM] = k[pick]
+                shards.append(int(shard[order[lo]]), part, path)
+    finally:
+        tree.file.close()
+    shards.flush()
+    return int(taken.size), shards.layout
+
+
+def _file_tasks(plan: Plan, seed: int, salt: int):
+    """(stream, path, entries, item number per entry) of every file with entries to take, in plan order."""
+    for s, stream in enumerate(plan.streams):
+        if not stream.count:
+            continue
+        items = item_numbers(stream.source.size, stream.count, np.random.default_rng([seed, salt, s]))
+        offset = 0
+        for path, n in stream.source.files:
+            file_items, offset = items[offset:offset + n], offset + n
+            if (file_items >= 0).any():
+                yield s, path, n, file_items
+
+
+def scatter(plan: Plan, timeline: Timeline, base: Path, names: list[str], chunk_entries: int, seed: int, salt: int,
+            n_processes: int, bar):
+    """Pass 1: every file of the plan read once (by ``n_processes`` processes), its taken entries appended to
+    their shards under ``base``; returns the layout of the shard records."""
+    _worker.clear()
+    _worker.update(timeline=timeline, names=names, chunk=chunk_entries, base=base)
+    layouts = []
+    try:
+        if n_processes == 1:
+            results = map(_scatter_file, _file_tasks(plan, seed, salt))
+            for n, layout in results:
+                layouts.append(layout)
+                bar.update(n)
+        else:
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(n_processes, mp_context=context) as pool:
+                for n, layout in pool.map(_scatter_file, _file_tasks(plan, seed, salt)):
+                    layouts.append(layout)
+                    bar.update(n)
+    finally:
+        if "shards" in _worker:
+            _worker["shards"].close()
+        _worker.clear()
+    if any(layout != layouts[0] for layout in layouts):
+        raise TaumlError("input files differ in branch layout or types (see the first input file)")
+    return layouts[0] if layouts else None
+
+
+def write_plan(plan: Plan, output, names: list[str], out_names: list[str], calc_weights: bool, disabled: set[str],
+               chunk_entries: int, block: int, shard_entries: int, seed: int, salt: int, n_threads: int = 1,
+               progress: bool = True) -> int:
+    """Write ``plan`` to ``output`` (atomically) in two passes; returns the number of entries written.
 
     ``sampleType`` comes from each stream's cfg item, ``trainingWeight`` from the plan if ``calc_weights``,
-    disabled branches get their schema default; everything else comes from the inputs.
+    disabled branches get their schema default; everything else (``names``) comes from the inputs.
     """
-    feeds = [StreamFeed(s, piece, np.random.default_rng([seed, salt, i]), trees)
-             for i, s in enumerate(plan.streams)]
+    timeline = Timeline(plan, block, max(1, shard_entries // block))
     plan_values = {"sampleType": np.array([int(s.source.entry.sample_type) for s in plan.streams], np.int32)}
     if calc_weights:
         plan_values["trainingWeight"] = np.array([s.weight for s in plan.streams], np.float32)
-    counts = np.array([s.count for s in plan.streams], np.int64)
-    total = int(counts.sum())
-    n_blocks = max(1, math.ceil(total / block))
-    lo = np.zeros_like(counts)
+    total = plan.total
+    output = Path(output)
+    base = output.parent / f".{output.name}.shards{os.getpid()}"
     layout = None
-    with root_writer(output) as f, tqdm(total=total, unit=" entries", file=sys.stderr, mininterval=2,
-                                        disable=not progress, desc=str(output)) as bar:
-        writer = TreeWriter(f)
-        for j in range(1, n_blocks + 1):
-            hi = counts if j == n_blocks else np.minimum(plan.items_before(plan.stop * j / n_blocks), counts)
-            if (hi > lo).any():
-                stream, k = plan.block_order(lo, hi)
-                entries = _gather(feeds, lo, hi, stream, k)
-                if layout is None:
-                    jagged = {m for v in entries.values() if isinstance(v, Collection) for m in v.contents}
-                    layout = OutputLayout(out_names, set(plan_values), disabled, jagged)
-                writer.extend(columns.to_writer_arrays(layout.complete(entries, stream, plan_values)))
-                bar.update(len(stream))
-            lo = hi
+    try:
+        with tqdm(total=total, unit=" entries", file=sys.stderr, mininterval=2, disable=not progress,
+                  desc=f"{output.name}: reading") as bar:
+            records = scatter(plan, timeline, base, names, chunk_entries, seed, salt, n_threads, bar)
+        with root_writer(output, n_threads=n_threads) as f, \
+                tqdm(total=total, unit=" entries", file=sys.stderr, mininterval=2, disable=not progress,
+                     desc=f"{output.name}: writing") as bar:
+            writer = TreeWriter(f)
+            for shard in range(timeline.n_shards):
+                entries = read_shard(base, shard, records)
+                if entries is None:
+                    continue
+                rows = _row_lookup(timeline, shard, entries.pop(STREAM), entries.pop(ITEM))
+                for b in timeline.blocks(shard):
+                    lo, hi = timeline.bounds[b], timeline.bounds[b + 1]
+                    if not (hi > lo).any():
+                        continue
+                    stream, k = plan.block_order(lo, hi)
+                    block_entries = columns.take(entries, rows(stream, k))
+                    if layout is None:
+                        jagged = {m for v in block_entries.values() if isinstance(v, Collection) for m in v.contents}
+                        layout = OutputLayout(out_names, set(plan_values), disabled, jagged)
+                    writer.extend(columns.to_writer_arrays(layout.complete(block_entries, stream, plan_values)))
+                    bar.update(len(stream))
+                del entries
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    if writer.entries != total:
+        raise TaumlError(f"internal error: {output}: wrote {writer.entries} entries, the plan has {total}")
     return writer.entries
 
 
-def _gather(feeds: list[StreamFeed], lo: np.ndarray, hi: np.ndarray, stream: np.ndarray, k: np.ndarray) -> Chunk:
-    """The entries of one block in output order: item k of stream s is entry k - lo[s] of its part."""
-    parts, start = [], np.zeros(len(feeds), np.int64)
-    pos = 0
-    for s in np.nonzero(hi > lo)[0]:
-        start[s] = pos
-        parts += feeds[s].take(int(hi[s] - lo[s]))
-        pos += int(hi[s] - lo[s])
-    return columns.take(columns.concatenate(parts), start[stream] + (k - lo[stream]))
+def _row_lookup(timeline: Timeline, shard: int, stream: np.ndarray, item: np.ndarray):
+    """``rows(s, k)``: where item k of stream s lies among a shard's entries."""
+    blocks = timeline.blocks(shard)
+    first, last = timeline.bounds[blocks.start], timeline.bounds[blocks.stop]
+    sizes = last - first
+    base = np.cumsum(sizes) - sizes
+    if len(stream) != int(sizes.sum()):
+        raise TaumlError(f"internal error: shard {shard} holds {len(stream)} entries, the plan {int(sizes.sum())}")
+    row_of = np.empty(len(stream), np.int64)
+    row_of[base[stream] + item - first[stream]] = np.arange(len(stream))
+    return lambda s, k: row_of[base[s] + k - first[s]]

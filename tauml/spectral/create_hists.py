@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core import remote
+from ..core.children import die_with_parent
 from ..core.errors import TaumlError
 from ..core.io import atomic_path, iterate, root_writer
 from ..core.schema import TAU_TYPE_BRANCHES, TauType, tau_type
@@ -55,7 +56,7 @@ def file_spectrum(path: str, eta_axis: Axis, pt_axis: Axis) -> FileSpectrum:
     total = 0
     hists: dict[int, Hist2D] = {}
     not_valid = 0
-    for chunk in iterate(path, SPECTRUM_BRANCHES, step_size=READ_STEP):
+    for chunk in iterate(path, SPECTRUM_BRANCHES, step_size=READ_STEP, finite=SPECTRUM_BRANCHES):
         total += len(chunk)
         a = {k: chunk[k].to_numpy() for k in SPECTRUM_BRANCHES}
         types = np.where(a["tau_index"] >= 0, tau_type(a), -1)
@@ -109,7 +110,7 @@ def _pool(n: int):
     if n <= 1:
         yield None
         return
-    pool = multiprocessing.get_context("fork").Pool(n)
+    pool = multiprocessing.get_context("fork").Pool(n, initializer=die_with_parent)
     try:
         yield pool
     finally:
@@ -124,11 +125,13 @@ def create_dataset_spectra(raw: str, output: str, filter_regex: str | None = Non
     if not remote.isdir(raw):
         raise TaumlError(f"{raw}: input directory does not exist")
     pt_axis, eta_axis = parse_hist_axis(FINE_PT, "pt"), parse_hist_axis(FINE_ETA, "eta")
+    subs = [(name, remote.join(raw, name)) for name in remote.subdirs(raw)
+            if not name.startswith(".") and not (filter_regex and not re.search(filter_regex, name))]
+    if not subs:
+        raise TaumlError(f"{raw}: no dataset sub-directory" + (f" matches --filter '{filter_regex}'"
+                                                               if filter_regex else " found"))
     done = []
-    for name in remote.subdirs(raw):
-        sub = remote.join(raw, name)
-        if filter_regex and not re.match(filter_regex, sub):
-            continue
+    for name, sub in subs:
         ds = name.removeprefix("crab_")
         root_out, txt_out = os.path.join(output, ds + ".root"), os.path.join(output, ds + ".txt")
         if not rewrite and os.path.exists(root_out) and os.path.exists(txt_out):

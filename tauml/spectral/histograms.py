@@ -10,52 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from uproot.writing.identify import to_TAxis, to_TH1x, to_TH2x
 
+from ..core.axis import Axis
 from ..core.errors import TaumlError
 from ..core.io import open_file
 
 # fine edges must meet coarse ones to this precision (the original allowed ~2 machine epsilons of the edge)
 EDGE_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class Axis:
-    edges: np.ndarray
-    uniform: bool = False
-
-    @classmethod
-    def regular(cls, n: int, lo: float, hi: float) -> "Axis":
-        if n < 1 or not lo < hi:
-            raise TaumlError(f"bad histogram binning '{n}, {lo}, {hi}': need n >= 1 and min < max")
-        return cls(np.linspace(lo, hi, n + 1), True)
-
-    @classmethod
-    def variable(cls, edges) -> "Axis":
-        edges = np.asarray(edges, np.float64)
-        if edges.size < 2 or np.any(np.diff(edges) <= 0):
-            raise TaumlError(f"bad bin edges {list(edges)}: need >= 2 strictly increasing values")
-        return cls(edges, False)
-
-    @property
-    def n(self) -> int:
-        return self.edges.size - 1
-
-    def index(self, x) -> np.ndarray:
-        """Flow bin index (0 .. n+1) of each value; NaN goes to the overflow as in ROOT."""
-        x = np.asarray(x, np.float64)
-        lo, hi = self.edges[0], self.edges[-1]
-        if self.uniform:
-            with np.errstate(invalid="ignore"):
-                inner = 1 + np.floor(self.n * (x - lo) / (hi - lo))
-            idx = np.where(x < lo, 0, np.where(x < hi, inner, self.n + 1))
-            return np.clip(np.nan_to_num(idx, nan=self.n + 1), 0, self.n + 1).astype(np.int64)
-        idx = np.searchsorted(self.edges, x, side="right")
-        return np.where(np.isnan(x), self.n + 1, idx).astype(np.int64)
-
-    def to_root(self, name: str):
-        lo, hi = float(self.edges[0]), float(self.edges[-1])
-        if self.uniform:
-            return to_TAxis(name, "", self.n, lo, hi)
-        return to_TAxis(name, "", self.n, lo, hi, fXbins=self.edges.astype(np.float64))
 
 
 _STATS = ("tsumw", "tsumw2", "tsumwx", "tsumwx2", "tsumwy", "tsumwy2", "tsumwxy")

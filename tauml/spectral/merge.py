@@ -25,8 +25,10 @@ from ..core import columns
 from ..core.columns import Chunk
 from ..core.errors import TaumlError
 from ..core.hashing import std_hash, write_hash_json
-from ..core.io import TreeWriter, open_file, open_tree, payload_branches, require_branches, root_writer
+from ..core.io import (TreeWriter, check_finite, open_file, open_tree, payload_branches, read_error,
+                       require_branches, root_writer)
 from ..core.schema import TauType, branches, collections, tau_type
+from ..core.seeds import DEFAULT_SEED
 from .acceptance import bin_acceptance, parse_tau_ratio, type_acceptance
 from .create_hists import HIST_PREFIX, SPECTRUM_BRANCHES
 from .histograms import Axis, Hist2D, read_hist2d
@@ -61,7 +63,7 @@ class SpectralOptions:
     job_idx: int = 0
     n_jobs: int = 1
     max_entries: int | None = None
-    seed: int = 1234567
+    seed: int = DEFAULT_SEED
     parity: int = 3
     compression_algo: str = "LZMA"
     compression_level: int = 9
@@ -105,8 +107,8 @@ class Plan:
         _check(opts)
         self.opts = opts
         self._trees: OrderedDict[str, object] = OrderedDict()
-        self.eta = Axis.variable(opts.eta_bins)
-        self.pt = Axis.variable(opts.pt_bins)
+        self.eta = Axis.variable(opts.eta_bins, what="--eta-bins")
+        self.pt = Axis.variable(opts.pt_bins, what="--pt-bins")
         self.ratios = parse_tau_ratio(opts.tau_ratio)
         self.groups = read_groups(opts.cfg, read_file_list(opts.input))
         self.segments = {g.name: job_segments(g.files, opts.job_idx, opts.n_jobs) for g in self.groups}
@@ -163,6 +165,7 @@ class Plan:
             for start in range(seg.start, seg.stop, REFILL_ENTRIES):
                 chunk = _read(tree, self.path(seg), SPECTRUM_BRANCHES, start, min(seg.stop, start + REFILL_ENTRIES),
                               None)
+                check_finite(chunk, SPECTRUM_BRANCHES, self.path(seg), start)
                 a = {k: chunk[k].to_numpy() for k in SPECTRUM_BRANCHES}
                 types = np.where(a["tau_index"] >= 0, tau_type(a), -1)
                 for t, h in hists.items():
@@ -217,6 +220,7 @@ class GroupStream:
         path = self.plan.path(seg)
         tree = self.plan.tree(seg.file)
         light = _read(tree, path, DECISION_BRANCHES, seg.start, stop, self.executor)
+        check_finite(light, DECISION_BRANCHES, path, seg.start)
         accept, types = self._decide(light)
         positions = np.flatnonzero(accept)
         if positions.size:
@@ -253,11 +257,12 @@ class GroupStream:
 
 
 def _read(tree, path, names, start, stop, executor) -> dict[str, ak.Array]:
+    require_branches(tree, path, names)
     try:
         return tree.arrays(names, entry_start=int(start), entry_stop=int(stop), library="ak", how=dict,
                            array_cache=None, decompression_executor=executor, interpretation_executor=executor)
     except Exception as err:
-        raise TaumlError(f"{path}: cannot read entries {start}-{stop} of tree '{tree.name}' ({err})") from err
+        raise read_error(path, err, f"read entries {start}-{stop} of tree '{tree.name}'") from err
 
 
 def _branch_layout(plan: Plan) -> tuple[list[str], list[str], list[str]]:

@@ -16,16 +16,19 @@ import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
 from scipy import special, stats
 from tqdm import tqdm
 
+from ..core.axis import Axis
+from ..core.entries import tree_entries
 from ..core.errors import TaumlError
 from ..core.hashing import read_hash_json
 from ..core.io import iterate, open_tree, require_branches
+from ..core.remote import find_files
 from ..core.schema import SampleType, TauType
 
 BRANCHES = ("tau_pt", "tau_eta", "tauType", "sampleType", "dataset_id", "dataset_group_id")
@@ -38,54 +41,17 @@ STEP_SIZE = 250_000  # entries per read block (larger blocks only add page fault
 TASK_ENTRIES = 4_000_000  # entries per parallel task (a file is split into ranges of this size)
 
 
-@dataclass(frozen=True)
-class Axis:
-    """A fixed-width binning as a TH1's; bin 0 is the underflow, ``nbins + 1`` the overflow."""
-
-    name: str
-    nbins: int
-    lo: float
-    hi: float
-    labels: dict[int, str] = field(default_factory=dict, compare=False)  # bin value -> display name
-
-    @property
-    def edges(self) -> np.ndarray:
-        return np.linspace(self.lo, self.hi, self.nbins + 1)
-
-    def index(self, values: np.ndarray) -> np.ndarray:
-        """ROOT's FindBin, vectorised (values are checked for NaN beforehand)."""
-        values = np.asarray(values)
-        if values.dtype.kind in "iu" and self.hi - self.lo == self.nbins and float(self.lo).is_integer():
-            return np.clip(values.astype(np.int64) - int(self.lo), -1, self.nbins) + 1  # unit bins of integers
-        pos = values.astype(np.float64)
-        pos -= self.lo
-        pos *= self.nbins
-        pos /= self.hi - self.lo
-        np.floor(pos, out=pos)
-        np.clip(pos, -1, self.nbins, out=pos)
-        return pos.astype(np.int64) + 1
-
-    def bin_value(self, b: int) -> str:
-        """The path component of bin ``b``: its low edge, as the original names its directories."""
-        low = self.lo + (b - 1) * (self.hi - self.lo) / self.nbins
-        return str(int(low)) if float(low).is_integer() else f"{low:g}"
-
-    def bin_label(self, b: int) -> str:
-        value = self.bin_value(b)
-        name = self.labels.get(int(float(value))) if float(value).is_integer() else None
-        return name or value
-
-
-TAU_PT = Axis("tau_pt", 50, 0.0, 5000.0)
-TAU_ETA = Axis("tau_eta", 5, -3.2, 3.2)
-TAU_TYPE = Axis("tauType", 10, 0.0, 10.0, {t.value: t.name for t in TauType})
-SAMPLE_TYPE = Axis("sampleType", 20, -1.0, 19.0, {s.value: s.name for s in SampleType})
+TAU_PT = Axis.regular(50, 0.0, 5000.0, "tau_pt")
+TAU_ETA = Axis.regular(5, -3.2, 3.2, "tau_eta")
+TAU_TYPE = Axis.regular(10, 0.0, 10.0, "tauType", {t.value: t.name for t in TauType})
+SAMPLE_TYPE = Axis.regular(20, -1.0, 19.0, "sampleType", {s.value: s.name for s in SampleType})
 OBSERVABLES = (TAU_PT, TAU_ETA)
+OBSERVABLE_BRANCHES = tuple(a.name for a in OBSERVABLES)  # NaN or inf there is an error: no bin holds it
 
 
 def hash_axis(name: str, hashes: dict[str, int]) -> Axis:
     """One bin per JSON entry, in file order; bin value i is the index of the hash (``uh_*`` in the original)."""
-    return Axis(name, len(hashes), 0.0, float(len(hashes)), dict(enumerate(hashes)))
+    return Axis.regular(len(hashes), 0.0, float(len(hashes)), name, dict(enumerate(hashes)))
 
 
 def load_hashes(path: str | os.PathLike) -> dict[str, int]:
@@ -134,15 +100,13 @@ class HashIndex:
 
 
 def find_inputs(input_dir: str | os.PathLike, regex: str = DEFAULT_REGEX) -> list[str]:
-    """Files under ``input_dir`` (recursively) whose full path ``re.match``-es ``regex``, sorted."""
-    if not os.path.isdir(input_dir):
-        raise TaumlError(f"{input_dir}: input directory does not exist")
+    """Files under ``input_dir`` (recursively, hidden ones left out) whose name holds a match of ``regex``
+    (``re.search``, e.g. ``ShuffleMergeSpectral_[0-9]+\\.root$``), sorted by path."""
     try:
         pattern = re.compile(regex)
     except re.error as err:
         raise TaumlError(f"--regex '{regex}' is not a valid regular expression ({err})") from err
-    paths = [os.path.join(root, name) for root, _, names in os.walk(input_dir) for name in names]
-    found = sorted(p for p in paths if pattern.match(p))
+    found = find_files([input_dir], lambda path, name: pattern.search(name))
     if not found:
         raise TaumlError(f"{input_dir}: no file matches --regex '{regex}'")
     return found
@@ -186,7 +150,7 @@ class ChunkCounts:
         self.binning = binning
         self.nsplit = nsplit
         ax = binning.axes
-        self.counts = {(a, b): np.zeros((nsplit, ax[a].nbins + 2, ax[b].nbins + 2), np.int64)
+        self.counts = {(a, b): np.zeros((nsplit, ax[a].n + 2, ax[b].n + 2), np.int64)
                        for a, b in binning.pairs}
 
     def fill(self, chunk: np.ndarray, idx: dict[str, np.ndarray]) -> None:
@@ -210,9 +174,13 @@ class InputFile:
 
 
 def scan_inputs(paths: list[str]) -> list[InputFile]:
-    """Checks every file up front (tree, branches) and assigns global entry offsets in file order."""
+    """Checks every file up front (tree, branches) and assigns global entry offsets in file order. Files
+    without tree ``taus`` (ShuffleMergeSpectral's diagnostics histograms in hashes/) are skipped."""
     files, offset = [], 0
     for path in paths:
+        if tree_entries(path) is None:
+            print(f"validation_tool: {path}: no tree 'taus', skipped", file=sys.stderr)
+            continue
         tree = open_tree(path)
         require_branches(tree, path, BRANCHES)
         files.append(InputFile(path, tree.num_entries, offset))
@@ -222,12 +190,8 @@ def scan_inputs(paths: list[str]) -> list[InputFile]:
     return files
 
 
-def _read_block(block: ak.Array, path: str) -> dict[str, np.ndarray]:
-    arrays = {name: ak.to_numpy(block[name]) for name in BRANCHES}
-    for name in ("tau_pt", "tau_eta"):
-        if np.isnan(arrays[name]).any():
-            raise TaumlError(f"{path}: branch '{name}' holds NaN values")
-    return arrays
+def _read_block(block: ak.Array) -> dict[str, np.ndarray]:
+    return {name: ak.to_numpy(block[name]) for name in BRANCHES}
 
 
 def fill_counts(files: list[InputFile], binning: Binning, nsplit: int, n_threads: int = 1,
@@ -246,8 +210,9 @@ def fill_counts(files: list[InputFile], binning: Binning, nsplit: int, n_threads
     def fill_range(f: InputFile, start: int, stop: int) -> None:
         part = ChunkCounts(binning, nsplit)
         first = f.offset + start
-        for block in iterate(f.path, list(BRANCHES), step_size, entry_start=start, entry_stop=stop):
-            arrays = _read_block(block, f.path)
+        for block in iterate(f.path, list(BRANCHES), step_size, entry_start=start, entry_stop=stop,
+                             finite=OBSERVABLE_BRANCHES):
+            arrays = _read_block(block)
             n = len(arrays["tau_pt"])
             chunk = (np.arange(first, first + n, dtype=np.int64) * nsplit) // total_entries
             part.fill(chunk, binning.bin_indices(arrays))
@@ -315,18 +280,41 @@ class Comparison:
     path: str
     axis: Axis
     counts: np.ndarray  # (nsplit, nbins + 2)
-    pvalues: list[float]
+    pvalues: list[float | None]  # per chunk; None for the reference chunk (not compared with itself)
+    title: str = ""  # the path in words: "tau_pt for tauType = tau"
+
+    def compared(self) -> list[tuple[int, float]]:
+        """(chunk, p-value) of the chunks tested against the reference."""
+        return [(i, p) for i, p in enumerate(self.pvalues) if p is not None]
 
     def failing(self, threshold: float) -> list[int]:
-        return [i for i, p in enumerate(self.pvalues) if p < threshold]
+        return [i for i, p in self.compared() if p < threshold]
 
 
-def compare(counts: np.ndarray, test: str = "Chi2", reference: str = "first") -> list[float]:
-    """p-value of each chunk's in-range bins against chunk 0 or against the sum of all other chunks."""
+def compare(counts: np.ndarray, test: str = "Chi2", reference: str = "first") -> list[float | None]:
+    """p-value of each chunk's in-range bins against chunk 0 or against the sum of all other chunks; chunk 0
+    is the reference itself with "first", its entry is None."""
     inner = counts[:, 1:-1]
     ref = np.broadcast_to(inner[0], inner.shape) if reference == "first" else inner.sum(0) - inner
     p = PVALUE_FUNCTIONS[test](ref, inner)
-    return [EMPTY_PVALUE if v == EMPTY_PVALUE else float(v) for v in p]
+    values: list[float | None] = [EMPTY_PVALUE if v == EMPTY_PVALUE else float(v) for v in p]
+    if reference == "first":
+        values[0] = None
+    return values
+
+
+TITLE_NAMES = {"uh_dataset_group_id": "dataset group", "uh_dataset_id": "dataset"}
+
+
+def describe_path(path: str, axes: dict[str, Axis]) -> str:
+    """``tauType/2/tau_pt`` -> ``tau_pt for tauType = tau``; group and dataset bins by their JSON names."""
+    parts = path.split("/")
+    if len(parts) == 1:
+        return f"{TITLE_NAMES.get(path, path)} distribution"
+    name, value, obs = parts
+    axis = axes[name]
+    b = int(np.searchsorted(axis.edges, float(value), side="right"))
+    return f"{TITLE_NAMES.get(obs, obs)} for {TITLE_NAMES.get(name, name)} = {axis.bin_label(b)}"
 
 
 def comparisons(cc: ChunkCounts, use_dataset_id: bool, test: str = "Chi2",
@@ -344,10 +332,11 @@ def comparisons(cc: ChunkCounts, use_dataset_id: bool, test: str = "Chi2",
         nested.append((group, dataset))
     for name, obs in nested:
         c = cc.counts[(name, obs)]
-        for b in range(1, ax[name].nbins + 1):
+        for b in range(1, ax[name].n + 1):
             if c[:, b, :].any():
                 selections.append((f"{name}/{ax[name].bin_value(b)}/{obs}", ax[obs], c[:, b, :]))
-    return [Comparison(path, axis, counts, compare(counts, test, reference)) for path, axis, counts in selections]
+    return [Comparison(path, axis, counts, compare(counts, test, reference), describe_path(path, ax))
+            for path, axis, counts in selections]
 
 
 @dataclass
@@ -377,7 +366,7 @@ def chunk_threshold(report: Report, pvthreshold: float, correction: str = "none"
         raise TaumlError(f"--pvthreshold must lie in [0, 1], got {pvthreshold}")
     if correction == "none":
         return pvthreshold
-    n = sum(p != EMPTY_PVALUE for c in report.comparisons for p in c.pvalues)
+    n = sum(p != EMPTY_PVALUE for c in report.comparisons for _, p in c.compared())
     return pvthreshold / max(n, 1)
 
 

@@ -1,4 +1,4 @@
-"""Outputs of validation_tool: pvalues.json, histograms.root, plots and the summary table.
+"""Outputs of validation_tool: pvalues.json, histograms.root, plots, summary.txt and summary.json.
 
 All of them are written into a temporary sibling of the output directory, renamed at the end.
 """
@@ -16,10 +16,13 @@ import numpy as np
 import uproot
 from uproot.writing import identify
 
+from ..core.axis import Axis
+from ..core.children import die_with_parent
 from ..core.errors import TaumlError
 from ..core.io import atomic_path
-from .compare import EMPTY_PVALUE, Axis, Comparison, Report
+from .compare import Comparison, Report
 from .plots import plot_comparison
+from .summary import SUMMARY_JSON, SUMMARY_TXT, summary_json, summary_lines
 
 PVALUES_JSON = "pvalues.json"
 HISTOGRAMS_ROOT = "histograms.root"
@@ -47,7 +50,7 @@ def th1d(name: str, title: str, axis: Axis, counts: np.ndarray):
     return identify.to_TH1x(
         fName=name, fTitle=title, data=data, fEntries=float(data.sum()), fTsumw=float(inner.sum()),
         fTsumw2=float(inner.sum()), fTsumwx=float(inner @ centres), fTsumwx2=float(inner @ centres**2),
-        fSumw2=data.copy(), fXaxis=identify.to_TAxis("xaxis", axis.name, axis.nbins, axis.lo, axis.hi),
+        fSumw2=data.copy(), fXaxis=axis.to_root("xaxis"),
     )
 
 
@@ -56,28 +59,6 @@ def write_histograms(path: Path, comparisons: list[Comparison]) -> None:
         for c in comparisons:
             for i, counts in enumerate(c.counts):
                 f[f"{c.path}/chunk_{i}"] = th1d(f"chunk_{i}", c.path, c.axis, counts)
-
-
-def summary_lines(report: Report, threshold: float) -> list[str]:
-    width = max([len("test path")] + [len(c.path) for c in report.comparisons])
-    lines = [f"{'test path':<{width}}  {'chunks':>6}  {'min p':>9}  {'failing':>7}  result"]
-    n_failed = 0
-    for c in report.comparisons:
-        real = [p for p in c.pvalues if p != EMPTY_PVALUE]
-        failing = len(c.failing(threshold))
-        n_failed += failing > 0
-        min_p = f"{min(real):9.3g}" if real else f"{'empty':>9}"
-        lines.append(f"{c.path:<{width}}  {len(real):>6}  {min_p}  {failing:>7}  {'FAIL' if failing else 'PASS'}")
-    ref = "chunk 0" if report.reference == "first" else "the sum of all other chunks"
-    what = (f"{report.test} test of {report.nsplit} chunks against {ref}, {report.entries} entries in "
-            f"{len(report.files)} file(s)")
-    if n_failed:
-        lines.append(f"validation FAILED: {n_failed} of {len(report.comparisons)} tests have a chunk with "
-                     f"p < {threshold:g} ({what})")
-    else:
-        lines.append(f"validation PASSED: all {len(report.comparisons)} tests have p >= {threshold:g} "
-                     f"in every chunk ({what})")
-    return lines
 
 
 def passed(report: Report, threshold: float) -> bool:
@@ -90,7 +71,7 @@ def _check_replaceable(output: Path, formats) -> None:
         return
     if not output.is_dir():
         raise TaumlError(f"{output}: --output exists and is not a directory")
-    ours = {PVALUES_JSON, HISTOGRAMS_ROOT, *DEFAULT_FORMATS, *formats}
+    ours = {PVALUES_JSON, HISTOGRAMS_ROOT, SUMMARY_TXT, SUMMARY_JSON, *DEFAULT_FORMATS, *formats}
     foreign = sorted(p.name for p in output.iterdir() if p.name not in ours)
     if foreign:
         raise TaumlError(f"{output}: --output holds files that are not validation outputs "
@@ -105,7 +86,8 @@ def write_plots(report: Report, out_dir: Path, threshold: float, formats, legend
     draw = partial(plot_comparison, out_dir=out_dir, formats=formats, threshold=threshold, test=report.test,
                    reference=report.reference, legend=legend)
     n = len(report.comparisons)
-    pool = (ProcessPoolExecutor(n_procs, mp_context=multiprocessing.get_context("fork")) if n_procs > 1 else None)
+    pool = (ProcessPoolExecutor(n_procs, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent)
+            if n_procs > 1 else None)
     try:
         done = pool.map(draw, report.comparisons, chunksize=4) if pool else map(draw, report.comparisons)
         for i, _ in enumerate(done, 1):
@@ -117,7 +99,8 @@ def write_plots(report: Report, out_dir: Path, threshold: float, formats, legend
 
 
 def write_outputs(report: Report, output, threshold: float, formats=DEFAULT_FORMATS, legend: bool = False,
-                  n_procs: int = 1, progress: bool = True) -> None:
+                  n_procs: int = 1, progress: bool = True, pvthreshold: float | None = None,
+                  correction: str = "none") -> None:
     output = Path(output)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -127,6 +110,9 @@ def write_outputs(report: Report, output, threshold: float, formats=DEFAULT_FORM
         tmp.mkdir()
         with open(tmp / PVALUES_JSON, "w") as f:
             json.dump(pvalues_tree(report.comparisons), f, indent=4)
+        (tmp / SUMMARY_TXT).write_text("\n".join(summary_lines(report, threshold, titles=True)) + "\n")
+        summary = summary_json(report, threshold, threshold if pvthreshold is None else pvthreshold, correction)
+        (tmp / SUMMARY_JSON).write_text(json.dumps(summary, indent=2) + "\n")
         write_histograms(tmp / HISTOGRAMS_ROOT, report.comparisons)
         write_plots(report, tmp, threshold, formats, legend, n_procs, progress)
         if output.exists():

@@ -40,8 +40,8 @@ def plot_comparison(c: Comparison, out_dir: Path, formats, threshold: float, tes
     _draw_pvalues(ax_p, c, failing, threshold, legend)
     _draw_pvalue_histogram(ax_h, c)
     ref_text = "chunk 0" if reference == "first" else "sum of all other chunks"
-    verdict = f"FAIL: {len(failing)}/{len(c.pvalues)} chunks with p < {threshold:.3g}" if failing else "PASS"
-    fig.suptitle(f"{c.path}    {test} test, reference: {ref_text}    {verdict}",
+    verdict = f"FAIL: {len(failing)}/{len(c.compared())} chunks with p < {threshold:.3g}" if failing else "PASS"
+    fig.suptitle(f"{c.title or c.path}    {test} test, reference: {ref_text}    {verdict}",
                  color="tab:red" if failing else "black")
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.11, top=0.91, wspace=0.36)
     for fmt in formats:
@@ -114,12 +114,12 @@ def _draw_distributions(ax, ax_ratio, c: Comparison, failing: list[int], referen
 
 
 def _draw_pvalues(ax, c: Comparison, failing: list[int], threshold: float, legend: bool) -> None:
-    p = np.asarray(c.pvalues, np.float64)
-    chunks = np.arange(len(p))
+    compared = c.compared()  # the reference chunk is not compared with itself
+    chunks = np.array([i for i, _ in compared], np.int64)
+    p = np.array([v for _, v in compared], np.float64)
     empty = p == EMPTY_PVALUE
     shown = np.clip(np.where(empty, 1.0, p), P_FLOOR, 1.0)
-    bad = np.zeros(len(p), bool)
-    bad[failing] = True
+    bad = np.isin(chunks, failing)
     good = ~bad & ~empty
     ax.scatter(chunks[good], shown[good], s=10, color="tab:blue", label="p-value")
     ax.scatter(chunks[bad], shown[bad], s=14, color="tab:red", label=f"p < {threshold:.3g}")
@@ -127,8 +127,8 @@ def _draw_pvalues(ax, c: Comparison, failing: list[int], threshold: float, legen
         ax.scatter(chunks[empty], shown[empty], s=14, marker="x", color="grey", label="empty (p = 99)")
     ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     ax.set_yscale("log")
-    ax.set_ylim(max(P_FLOOR, min(shown.min(), threshold) / 3), 1.5)
-    ax.set_xlim(-1, len(p))
+    ax.set_ylim(max(P_FLOOR, min(shown.min(initial=1.0), threshold) / 3), 1.5)
+    ax.set_xlim(-1, len(c.pvalues))
     ax.set_xlabel("chunk index (entry order)")
     ax.set_ylabel("p-value against the reference" + (f" (< {P_FLOOR:g} drawn at {P_FLOOR:g})"
                                                         if (p < P_FLOOR).any() else ""))
@@ -137,7 +137,7 @@ def _draw_pvalues(ax, c: Comparison, failing: list[int], threshold: float, legen
 
 
 def _draw_pvalue_histogram(ax, c: Comparison) -> None:
-    p = np.asarray([v for v in c.pvalues if v != EMPTY_PVALUE])
+    p = np.asarray([v for _, v in c.compared() if v != EMPTY_PVALUE])
     ax.hist(p, bins=10, range=(0, 1), color="tab:blue", alpha=0.7)
     if len(p):
         ax.axhline(len(p) / 10, color="black", linestyle=":", linewidth=1)

@@ -1,0 +1,1 @@
+"""Plot setups of evaluate_performance as data: ``run2.yaml``, ``phase2.yaml`` (``--setup NAME``)."""

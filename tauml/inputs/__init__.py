@@ -1,0 +1,1 @@
+"""Training inputs stage: TrainingTupleProducer (flat tuples), root_to_hdf, feature_scaling."""

@@ -1,0 +1,144 @@
+"""The uproot writer speed-up: whole files written with it equal, byte for byte, those of stock uproot (an
+empty tree, a tree with baskets, a tree whose metadata comes from the cache); it is guarded by uproot's
+version and the patched source, falling back to stock uproot with one warning."""
+from __future__ import annotations
+
+import datetime
+import types
+import uuid
+import warnings
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+import uproot.writing._cascade as _cascade
+import uproot.writing._cascadetree as _cascadetree
+import uproot.writing.writable as _writable
+
+from tauml.core import uproot_speedup
+from tauml.core.io import TreeWriter
+from tauml.core.testing import random_tautuple
+
+FROZEN = datetime.datetime(2026, 1, 1, 12, 0, 0)
+
+
+@pytest.fixture
+def deterministic_uproot(monkeypatch):
+    """uproot with a fixed clock, so that two files with the same content have the same bytes."""
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return FROZEN
+
+    clock = types.SimpleNamespace(**{k: getattr(datetime, k) for k in dir(datetime) if not k.startswith("__")})
+    clock.datetime = Frozen
+    for module in (_cascade, _cascadetree, _writable):
+        monkeypatch.setattr(module, "datetime", clock)
+
+
+def _write(directory, chunks, before_tree: bool = False) -> bytes:
+    """One file ``directory/t.root`` (the name is in the file) through tauml's writer: optionally a histogram
+    first (the tree then starts elsewhere), then tree ``taus`` extended by each chunk (none: no entries)."""
+    directory.mkdir()
+    path = directory / "t.root"
+    with uproot.recreate(path, uuid_function=lambda: uuid.UUID(int=7)) as f:
+        if before_tree:
+            f["h"] = (np.arange(5.0), np.linspace(0, 1, 6))
+        writer = TreeWriter(f)
+        for chunk in chunks:
+            writer.extend(chunk)
+        if not chunks:
+            writer.extend({k: v[:0] for k, v in SMALL.items()})
+    return path.read_bytes()
+
+
+SMALL = {k: v for k, v in random_tautuple(40, seed=3).items() if k.startswith(("tau_", "ele_", "muon_"))}
+CHUNKS = [{k: v[:25] for k, v in SMALL.items()}, {k: v[25:] for k, v in SMALL.items()}]
+
+
+def _stock(monkeypatch):
+    monkeypatch.setattr(_cascadetree.Tree, "_build_out", uproot_speedup.ORIGINAL_BUILD_OUT)
+    monkeypatch.setattr(uproot_speedup, "install", lambda: False)
+
+
+@pytest.mark.parametrize("chunks, before_tree", [([], False), (CHUNKS, False), (CHUNKS, True)],
+                         ids=["empty", "baskets", "baskets-after-histogram"])
+def test_files_are_byte_identical_to_stock_uproot(tmp_path, monkeypatch, deterministic_uproot, chunks, before_tree):
+    assert uproot_speedup.install()
+    uproot_speedup._EMPTY_TREES.clear()
+    fast = _write(tmp_path / "fast", chunks, before_tree)
+    assert uproot_speedup._EMPTY_TREES  # the tree's first metadata (no entries yet) went into the cache
+    cached = _write(tmp_path / "cached", chunks, before_tree)
+    with monkeypatch.context() as m:
+        _stock(m)
+        stock = _write(tmp_path / "stock", chunks, before_tree)
+    assert fast == stock
+    assert cached == stock
+    with uproot.open(tmp_path / "cached" / "t.root") as f:
+        assert f["taus"].num_entries == sum(len(c["tau_pt"]) for c in chunks)
+        if chunks:
+            assert ak.all(f["taus"]["ele_pt"].array() == SMALL["ele_pt"])
+
+
+def test_cache_hit_at_another_position_is_byte_identical(tmp_path, monkeypatch, deterministic_uproot):
+    """The cache is filled by a tree at one file position and used for a tree at another."""
+    assert uproot_speedup.install()
+    uproot_speedup._EMPTY_TREES.clear()
+    _write(tmp_path / "first", CHUNKS, before_tree=False)
+    moved = _write(tmp_path / "moved", CHUNKS, before_tree=True)
+    with monkeypatch.context() as m:
+        _stock(m)
+        stock = _write(tmp_path / "stock", CHUNKS, before_tree=True)
+    assert moved == stock
+
+
+def test_metadata_of_a_tree_with_baskets_equals_the_original(tmp_path):
+    assert uproot_speedup.install()
+    with uproot.recreate(tmp_path / "t.root") as f:
+        writer = TreeWriter(f)
+        for chunk in CHUNKS:
+            writer.extend(chunk)
+        tree = f["taus"]._cascading
+        assert tree._num_baskets == 2
+        fast = b"".join(tree._build_out())
+        offsets = [(d.get("metadata_start"), d.get("basket_metadata_start")) for d in tree._branch_data]
+        assert fast == b"".join(uproot_speedup.ORIGINAL_BUILD_OUT(tree))
+        assert offsets == [(d.get("metadata_start"), d.get("basket_metadata_start")) for d in tree._branch_data]
+
+
+def _unpatched(monkeypatch):
+    monkeypatch.setattr(_cascadetree.Tree, "_build_out", uproot_speedup.ORIGINAL_BUILD_OUT)
+    monkeypatch.setattr(uproot_speedup, "_warned", set())
+
+
+def test_other_uproot_version_falls_back_with_one_warning(tmp_path, monkeypatch):
+    _unpatched(monkeypatch)
+    monkeypatch.setattr(uproot, "__version__", "5.8.0")
+    with pytest.warns(RuntimeWarning, match="uproot 5.8.0 is installed.*stock uproot") as caught:
+        assert uproot_speedup.install() is False
+        assert uproot_speedup.install() is False
+    assert len(caught) == 1
+    assert _cascadetree.Tree._build_out is uproot_speedup.ORIGINAL_BUILD_OUT
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning from a writer
+        with uproot.recreate(tmp_path / "t.root") as f:
+            TreeWriter(f).extend(CHUNKS[0])
+    with uproot.open(tmp_path / "t.root") as f:
+        assert f["taus"]["tau_pt"].array().tolist() == CHUNKS[0]["tau_pt"].tolist()
+
+
+def test_changed_source_falls_back(monkeypatch):
+    _unpatched(monkeypatch)
+    monkeypatch.setattr(uproot_speedup, "_BUILD_OUT_SHA256", "0" * 64)
+    with pytest.warns(RuntimeWarning, match="not the source the patch was written for"):
+        assert uproot_speedup.install() is False
+    assert _cascadetree.Tree._build_out is uproot_speedup.ORIGINAL_BUILD_OUT
+
+
+def test_importing_io_patches_nothing():
+    import subprocess
+    import sys
+    code = ("import uproot.writing._cascadetree as c; original = c.Tree._build_out; import tauml.core.io; "
+            "import tauml.binning.split; assert c.Tree._build_out is original")
+    subprocess.run([sys.executable, "-c", code], check=True)
