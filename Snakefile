@@ -16,6 +16,9 @@ if not workflow.overwrite_configfiles:
 validate(config, "config/schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/production.smk"
 include: "rules/binning.smk"
@@ -23,6 +26,7 @@ include: "rules/shuffle.smk"
 include: "rules/spectral.smk"
 include: "rules/validation.smk"
 include: "rules/inputs.smk"
+include: "rules/evaluation.smk"
 include: "rules/batch.smk"  # last: derives batch-system requests from every rule's resources
 
 

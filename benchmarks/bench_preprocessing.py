@@ -23,7 +23,7 @@ from bench_binning import _tree_rss_kb
 README_PT = "20, 25, 30, 35, 40, 45, 50, 55, 60, 70, 80, 90, 100, 120, 140, 160, 180, 200, 225, 250, 275, 300, " \
             "350, 400, 450, 500, 600, 700, 800, 900, 1000"
 README_ETA = "0., 0.575, 1.15, 1.725, 2.3"
-MERGE_PT = README_PT[:README_PT.index(", 350")]  # 20-300, as the issue: no empty bin with small inputs
+MERGE_PT = README_PT[:README_PT.index(", 350")]  # 20-300, as in the issue's measurement
 SPECTRAL = ["--mode", "MergeAll", "--disabled-branches", "trainingWeight, tauType",
             "--pt-bins", "20, 30, 40, 50, 60, 70, 80, 90, 100, 1000", "--eta-bins", "0., 0.6, 1.2, 1.8, 2.4",
             "--tau-ratio", "jet:1, e:1, mu:1, tau:1", "--lastbin-disbalance", "100.0", "--lastbin-takeall", "true",
@@ -72,6 +72,11 @@ def main() -> None:
     p.add_argument("--old", type=Path, help="another tauml source tree to run beside this one")
     p.add_argument("--n-threads", default="2")
     p.add_argument("--lzma", action="store_true", help="also ShuffleMergeSpectral at its default LZMA 9 (slow)")
+    p.add_argument("--only", help="comma-separated command names to run (default: all), e.g. "
+                                   "'CreateSpectralHists,ShuffleMergeSpectral'")
+    p.add_argument("--merge-pt-bins", default=MERGE_PT,
+                   help="ShuffleMerge MergeAll pt bins (default: the README's up to 300); with weights every "
+                        "bin needs entries, so small inputs need coarser bins")
     args = p.parse_args()
     datasets = sorted(d.name for d in args.inputs.iterdir() if d.is_dir())
     raw = {ds: sorted((args.inputs / ds).glob("*.root")) for ds in datasets}
@@ -86,7 +91,11 @@ def main() -> None:
         shutil.rmtree(args.work)
     nt = ["--n-threads", args.n_threads]
 
+    only = set(args.only.split(",")) if args.only else None
+
     def step(label: str, entry: str, make_args, entries=None, stdout=None):
+        if only and label.split(",")[0].split()[0] not in only:
+            return
         for version, root in versions.items():
             work = args.work / version
             work.mkdir(parents=True, exist_ok=True)
@@ -116,7 +125,8 @@ def main() -> None:
 
     step("ShuffleMerge MergeAll, pt 20-300, weights", "tauml.cli.shufflemerge:main",
          lambda w: ["--cfg", merge_cfg(w, True), "--input", str(w / "bins"), "--output", str(w / "training.root"),
-                    "--pt-bins", MERGE_PT, "--eta-bins", README_ETA, "--mode", "MergeAll", "--calc-weights", "true",
+                    "--pt-bins", args.merge_pt_bins, "--eta-bins", README_ETA, "--mode", "MergeAll",
+                    "--calc-weights", "true",
                     "--ensure-uniformity", "true", "--max-bin-occupancy", "500000", *nt,
                     "--disabled-branches", "trainingWeight", "--no-progress"],
          lambda w: entries_of(w / "training.root"))
@@ -135,6 +145,8 @@ def main() -> None:
              sum(entries_of(f) for f in raw[ds]))
     for version, root in versions.items():  # the mixed file list and group cfg (not timed)
         w = args.work / version
+        if only and "ShuffleMergeSpectral" not in only:
+            break
         run(root, "tauml.cli.spectral_tools:main", ["filelist", *(str(w / "spec" / f"{ds}.txt") for ds in datasets),
                                                     "--output", str(w / "mix.txt"), "--seed", "1"], w / "filelist.log")
         (w / "groups.cfg").write_text("".join(f"{ds}: dir={ds} file=.* types={','.join(TYPES)}\n" for ds in datasets))

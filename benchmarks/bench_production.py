@@ -1,7 +1,7 @@
 """Benchmark of the embedded TauTupleProducer: tau candidates per second per core, per process, with and
 without pile-up, against bare Pythia 8 generation of the same events measured in the same run.
 
-    python benchmarks/bench_production.py [--events 300] [--pileup-events 100] [--pileup 30] [--processes ...]
+    python benchmarks/bench_production.py [--events 300] [--pileup-events 100] [--pileup 32] [--processes ...]
 
 Rates use the process CPU time (one core); wall time is printed as well.
 """
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300, help="events per process without pile-up")
     parser.add_argument("--pileup-events", type=int, default=100, help="events per process with pile-up")
-    parser.add_argument("--pileup", type=float, default=30.0, help="mean pile-up for the second measurement")
+    parser.add_argument("--pileup", type=float, default=32.0, help="mean pile-up for the second measurement")
     parser.add_argument("--processes", nargs="+", default=list(PROCESSES), choices=list(PROCESSES))
     parser.add_argument("--seed", type=int, default=4242)
     args = parser.parse_args()

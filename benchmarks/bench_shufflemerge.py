@@ -26,7 +26,7 @@ DATASETS = ("DYtautau", "ZprimeTauTau", "TT")
 def make_input(root: Path, entries: int, seed: int) -> None:
     """``entries`` taus spread over DATASETS × PT × ETA bin files, plus size_list.txt."""
     from tauml.core.io import write_tree
-    from tauml.shufflemerge.plan import bin_name
+    from tauml.core.binfiles import bin_name
     from tauml.core.schema import TauType
     from tauml.core.testing import random_tautuple
 
@@ -73,7 +73,7 @@ def child(kind: str, root: Path, output: Path, buffer_mb: float) -> None:
     if kind == "copy":
         n = copy_all(root, output)
     else:
-        from tauml.shufflemerge.plan import shuffle_merge
+        from tauml.shufflemerge.merge import shuffle_merge
         n = sum(shuffle_merge(root / "merge.cfg", root, output, PT, ETA, calc_weights=True,
                               ensure_uniformity=True, buffer_mb=buffer_mb, progress=False,
                               log=lambda m: None).values())

@@ -32,7 +32,7 @@ rule bin_dataset:
     shell:
         "CreateBinnedTuples --output {output:q} --input-dir {params.dir:q} --file-name-pattern {params.pattern:q}"
         " --pt-bins {params.pt:q} --eta-bins {params.eta:q} --n-threads {threads}"
-        " --compression-algo {params.algo} --compression-level {params.level} > {log:q} 2>&1"
+        " --compression-algo {params.algo} --compression-level {params.level} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 rule size_list:

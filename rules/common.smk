@@ -87,7 +87,7 @@ STEP1_TYPES = list(SHUFFLE["step1"]["cfgs"])
 # step-1 outputs are named after the one bin per type that step 2 sees: <type>_pt_20_eta_0.000.root
 STEP1_NAME = cell_name(SHUFFLE["step2"]["pt_bins"][0], SHUFFLE["step2"]["eta_bins"][0])
 SHUFFLE_RESOURCES = dict(
-    mem_mb=SHUFFLE["buffer_mb"] * 2 + 800,  # pieces + block buffers, one copy in flight, interpreter
+    mem_mb=SHUFFLE["buffer_mb"] * 2 + 800,  # shard + read chunks + output block (<= buffer_mb), copies, interpreter
     runtime=SHUFFLE["runtime"],
 )
 
@@ -121,10 +121,11 @@ def size_list_dir(wildcards, input):
 
 
 def inputs_disk_mb(wildcards, input):
-    """Room for an output as large as the ROOT files under the size list's directory."""
+    """Room for an output as large as the ROOT files under the size list's directory, plus ShuffleMerge's
+    shards beside it (its entries uncompressed: ~3x the compressed inputs for real TauTuples)."""
     directory = Path(input.size_list).parent
     total = sum(f.stat().st_size for f in directory.rglob("*.root")) if directory.is_dir() else 0
-    return max(1000, int(1.2 * total / 2**20))
+    return max(1000, int((1.2 + 3) * total / 2**20))
 
 
 # --- spectral -------------------------------------------------------------------------------------------
@@ -211,3 +212,62 @@ def cell_flags():
     s = TRAINING_CFG["Setup"]
     return (f"--n-inner-cells {s['n_inner_cells']} --inner-cell-size {s['inner_cell_size']}"
             f" --n-outer-cells {s['n_outer_cells']} --outer-cell-size {s['outer_cell_size']}")
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+from tauml.evaluation.plot_setup import load_setup
+
+EVALUATION = config["evaluation"]
+EVAL_MODELS = EVALUATION["models"]
+MODELS_DIR = f"{OUT}/models"
+PRED_DIR = f"{OUT}/predictions"
+PLOTS_DIR = f"{OUT}/plots"
+BDT_MODEL = f"{MODELS_DIR}/bdt/bdt.pkl"
+BDT_WORKING_POINTS = f"{MODELS_DIR}/bdt/bdt_working_points.json"
+MODEL_FORM_PATH = {"keras": "model.keras", "saved_model": "saved_model", "frozen": "frozen.pb"}
+EVAL_PAIRS = {f"{p['taus']}_vs_{p['other']}": p for p in EVALUATION["pairs"]}
+
+
+def model_form(wildcards):
+    """--model of apply_training: the configured form inside models/<model>/."""
+    return f"{MODELS_DIR}/{wildcards.model}/{MODEL_FORM_PATH[EVALUATION['model_form']]}"
+
+
+def pair_inputs(wildcards):
+    """The testing TauTuples and the predictions (DeepTau and the BDT) of one ROC plot."""
+    p = EVAL_PAIRS[wildcards.pair]
+    items = [p["taus"], p["other"]]
+    return {
+        "testing": f"{PREP_DIR}/testing", "deep": [f"{PRED_DIR}/{wildcards.model}/{i}_pred.h5" for i in items],
+        "bdt": [f"{PRED_DIR}/bdt/{i}_pred.h5" for i in items], "bdt_wp": BDT_WORKING_POINTS,
+    }
+
+
+# pt bins of the configured setup (the same for e, mu and jet): evaluate_performance writes one PNG per bin
+EVAL_PT_EDGES = load_setup(EVALUATION["setup"], "jet", EVALUATION["setup_args"]).pt_bins
+EVAL_PNGS = [f"{PLOTS_DIR}/{{model}}/{{pair}}_pt_{lo:g}_{hi:g}.png" for lo, hi in zip(EVAL_PT_EDGES, EVAL_PT_EDGES[1:])]
+REPORT_DIR = f"{OUT}/report"
+
+
+def pair_tuple(role):
+    """--input-taus / --input-other of a pair: its testing TauTuple."""
+    return lambda wildcards, input: f"{input.testing}/{EVAL_PAIRS[wildcards.pair][role]}.root"
+
+
+def evaluation_flags(wildcards):
+    p = EVAL_PAIRS[wildcards.pair]
+    flags = [f"--other-type {p['type']}", f"--setup {EVALUATION['setup']}", "--store-json",
+             f"--setup-args '{EVALUATION['setup_args']}'"]
+    flags += ["--draw-wp"] * EVALUATION["draw_wp"] + ["--public-plots"] * EVALUATION["public_plots"]
+    return " ".join(flags)
+
+
+def evaluation_targets():
+    """ROC plots of every model and pair, the BDT predictions, the report's extra entries. DeepTau plots are
+    built only when a rule included before rules/evaluation.smk (rules/training.smk) or an existing directory
+    provides models/<name>/, so the chain stays runnable without a training stage."""
+    makes_models = any(f"{MODELS_DIR}/" in str(o) for r in workflow.rules if r.name != "train_bdt" for o in r.output)
+    models = [m for m in EVAL_MODELS if makes_models or os.path.exists(f"{MODELS_DIR}/{m}")]
+    bdt = expand(f"{PRED_DIR}/bdt/{{item}}_pred.h5", item=sorted({i for p in EVAL_PAIRS.values() for i in (p["taus"], p["other"])}))
+    plots = expand(f"{PLOTS_DIR}/{{model}}/{{pair}}.pdf", model=models, pair=EVAL_PAIRS)
+    return plots + bdt + [f"{REPORT_DIR}/config.yaml", f"{REPORT_DIR}/validation"]

@@ -22,7 +22,7 @@ rule produce:
         disk_mb=lambda wc: max(100, DATASETS[wc.dataset]["events_per_job"] // 20),
         runtime=production_runtime,
     shell:
-        "{params.command} > {log:q} 2>&1"
+        "{params.command} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 ALL_TARGETS.extend(path for dataset in DATASETS for path in raw_tuples(dataset))

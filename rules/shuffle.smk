@@ -27,7 +27,7 @@ rule shufflemerge_step1:
         **SHUFFLE_RESOURCES,
     shell:
         "ShuffleMerge --cfg {input.cfg:q} --input {params.input:q} --output {output:q} --mode MergeAll"
-        " {params.flags} --n-threads {threads} > {log:q} 2>&1"
+        " {params.flags} --n-threads {threads} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 # Relative to training_preparation/, step 2's --input (cfg items dir=all); --filter keeps testing/ out of it.
@@ -74,7 +74,7 @@ rule shufflemerge_step2:
         **SHUFFLE_RESOURCES,
     shell:
         "ShuffleMerge --cfg {input.cfg:q} --input {params.input:q} --output {output:q} --mode MergeAll"
-        " {params.flags} --n-threads {threads} > {log:q} 2>&1"
+        " {params.flags} --n-threads {threads} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 rule shufflemerge_testing:
@@ -98,7 +98,7 @@ rule shufflemerge_testing:
         **SHUFFLE_RESOURCES,
     shell:
         "ShuffleMerge --cfg {input.cfg:q} --input {params.input:q} --output {output:q} --mode MergePerEntry"
-        " {params.flags} --n-threads {threads} > {log:q} 2>&1"
+        " {params.flags} --n-threads {threads} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 ALL_TARGETS.extend([f"{PREP_DIR}/training_tauTuple.root", f"{PREP_DIR}/testing"])

@@ -29,7 +29,7 @@ rule spectral_hists:
     shell:
         "CreateSpectralHists --output {output.root:q} --output_entries {output.txt:q} --input-dir {params.dir:q}"
         " --file-name-pattern {params.pattern:q} --pt-hist {params.pt:q} --eta-hist {params.eta:q}"
-        " --n-threads {threads} > {log:q} 2>&1"
+        " --n-threads {threads} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 rule spectral_filelist:
@@ -51,7 +51,8 @@ rule spectral_filelist:
         disk_mb=10,
         runtime=5,
     shell:
-        "python -m tauml.cli.spectral_tools filelist {input:q} --output {output:q} --seed {params.seed} > {log:q} 2>&1"
+        "python -m tauml.cli.spectral_tools filelist {input:q} --output {output:q} --seed {params.seed}"
+        " > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 rule shuffle_merge_spectral:
@@ -83,7 +84,7 @@ rule shuffle_merge_spectral:
     shell:
         "ShuffleMergeSpectral --cfg {input.cfg:q} --input {input.filelist:q} --input-spec {params.spectrum_dir:q}"
         " --output {output.root:q} --out-dir {params.out_dir:q} --job-idx {wildcards.idx} --n-threads {threads}"
-        " {params.flags} > {log:q} 2>&1"
+        " {params.flags} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 rule spectral_hashes:
@@ -106,7 +107,8 @@ rule spectral_hashes:
         runtime=5,
     shell:
         "(python -m tauml.cli.spectral_tools merge-hashes {input.dataset:q} --output {output.dataset:q}"
-        " && python -m tauml.cli.spectral_tools merge-hashes {input.group:q} --output {output.group:q}) > {log:q} 2>&1"
+        " && python -m tauml.cli.spectral_tools merge-hashes {input.group:q} --output {output.group:q})"
+        " > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 ALL_TARGETS.extend(expand(f"{SHUFFLED_DIR}/ShuffleMergeSpectral_{{idx}}.root", idx=SPECTRAL_JOBS))

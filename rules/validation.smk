@@ -32,7 +32,7 @@ rule validation:
     shell:
         "validation_tool --input {params.input_dir:q} --regex {params.regex:q} --id_json {input.id_json:q}"
         " --group_id_json {input.group_id_json:q} --output {params.out_dir:q} --n_threads {threads} --legend"
-        " {params.flags} > {log:q} 2>&1"
+        " {params.flags} > {log:q} 2>&1 && tail -n 1 {log:q}"
 
 
 ALL_TARGETS.append(f"{VALIDATION_DIR}/pvalues.json")

@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +68,8 @@ def chain(tmp_path_factory):
     with contextlib.redirect_stdout(listing):
         assert create_tuple_size_list(["--input", str(top / "bins")]) == 0
     (top / "bins" / "size_list.txt").write_text(listing.getvalue())
-    assert shuffle_merge_spectral([str(a) for a in _spectral_args(top, top / "shuf" / "ShuffleMergeSpectral_0.root")]) == 0
+    mixed = top / "shuf" / "ShuffleMergeSpectral_0.root"
+    assert shuffle_merge_spectral([str(a) for a in _spectral_args(top, mixed)]) == 0
     return top
 
 
@@ -77,11 +80,16 @@ def _spectral_args(top, output, *extra):
             *extra]
 
 
+@dataclass
 class Command:
-    """A command, the inputs it needs (copied from the chain), the file a test spoils and its output."""
-
-    def __init__(self, name, main, inputs, victim, argv, output):
-        self.name, self.main, self.inputs, self.victim, self.argv, self.output = name, main, inputs, victim, argv, output
+    """A command, the inputs it needs (copied from the chain), the file a test spoils, the command line for a
+    work directory and an output, and the output's name (None: the command prints)."""
+    name: str
+    main: Callable[[list[str]], int]
+    inputs: tuple[str, ...]
+    victim: str
+    argv: Callable[[Path, Path], list]
+    output: str | None
 
     def prepare(self, chain: Path, work: Path) -> Path:
         for rel in self.inputs:
@@ -90,8 +98,6 @@ class Command:
             (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
         return work / self.victim
 
-    def __repr__(self):
-        return self.name
 
 
 def _validation_args(w, out):
@@ -253,14 +259,12 @@ def test_unwritable_output_is_one_line_naming_the_path(chain, tmp_path, capsys, 
     if problem == "permission" and os.geteuid() == 0:
         pytest.skip("root may write anywhere")
     parent = tmp_path / "out"
+    reason = {"not-a-directory": rf"({re.escape(str(parent))} is not a directory|Not a directory)",
+              "permission": "Permission denied", "disk-full": "File too large"}[problem]
     if problem == "not-a-directory":
         parent.write_text("a file where the output directory should be")
-        reason = rf"({re.escape(str(parent))} is not a directory|Not a directory)"
     else:
-        parent.mkdir()
-    if problem == "permission":
-        parent.chmod(0o500)
-        reason = "Permission denied"
+        parent.mkdir(mode=0o500 if problem == "permission" else 0o700)
     out = parent / cmd.output
     guard = _file_size_limit(4096) if problem == "disk-full" else contextlib.nullcontext()
     try:
@@ -271,9 +275,7 @@ def test_unwritable_output_is_one_line_naming_the_path(chain, tmp_path, capsys, 
             parent.chmod(0o700)
     err = capsys.readouterr().err
     assert rc == 1, err
-    line = _error_line(err)
-    if problem == "disk-full":  # the file that hit the limit: the output, a file inside it or a temporary
-        reason = "File too large"
+    line = _error_line(err)  # names the output, or for a full disk the file that hit the limit inside it
     assert re.search(rf"error: {re.escape(str(parent))}/\S+: cannot write[^(]* \({reason}\)$", line), err
     _assert_nothing_left(tmp_path, out)
     if parent.is_dir():

@@ -193,9 +193,10 @@ def test_root_reads_the_counted_arrays(produced_tuples):
 
 
 def test_same_seed_same_arrays_other_seed_other_events(tmp_path):
+    """With pile-up, so the minimum-bias pool and the overlay are covered too."""
     paths = [tmp_path / f"{k}.root" for k in range(3)]
-    for path, seed in zip(paths, (5, 5, 6)):
-        produce("DYmumu", 15, seed, path)
+    for path, seed, mu in zip(paths, (5, 5, 6), (20, 20, 0)):
+        produce("DYmumu", 10, seed, path, pileup_mu=mu)
     first, again, other = (uproot.open(p)["taus"].arrays() for p in paths)
     assert ak.fields(first) == ak.fields(again)
     for field in ak.fields(first):
@@ -204,13 +205,131 @@ def test_same_seed_same_arrays_other_seed_other_events(tmp_path):
     assert set(ak.to_numpy(first.lumi)).isdisjoint(ak.to_numpy(other.lumi))
 
 
-def test_pileup_adds_displaced_charged_candidates(tmp_path):
-    path = tmp_path / "pu.root"
-    produce("DYmumu", 20, 9, path, pileup_mu=25)
-    a = uproot.open(path)["taus"].arrays(["npu", "npv", "rho", "pfCand_fromPV", "pfCand_charge", "tau_puCorrPtSum"])
-    assert 15 < np.mean(a.npu) < 35 and np.mean(a.rho) > 5 and np.all(a.npv >= 1)
-    charged = a.pfCand_charge != 0
-    assert ak.sum(charged & (a.pfCand_fromPV == 0)) > 0
+def test_npv_rho_and_vertex_association_follow_pileup(tmp_path):
+    """npv ~ 0.65 mu (non-diffractive interactions with a vertex) and rho grow with the pile-up mean; charged
+    pile-up is mostly associated with its own vertex (fromPV 0, tight quality) and gets puppi weight 0."""
+    means = {}
+    for mu in (0, 15, 40):
+        path = tmp_path / f"pu{mu}.root"
+        produce("DYmumu", 8, 9, path, pileup_mu=mu)
+        a = uproot.open(path)["taus"].arrays(["npu", "npv", "rho", "pfCand_fromPV", "pfCand_charge",
+                                               "pfCand_pvAssociationQuality", "pfCand_puppiWeight"])
+        means[mu] = (np.mean(a.npu), np.mean(a.npv), np.mean(a.rho))
+        charged = a.pfCand_charge != 0
+        if mu == 40:
+            pu = charged & (a.pfCand_fromPV == 0)
+            assert ak.sum(pu) > 0.2 * ak.sum(charged)
+            assert ak.all(a.pfCand_pvAssociationQuality[pu] == 7) and ak.all(a.pfCand_puppiWeight[pu] == 0)
+            assert ak.sum(charged & (a.pfCand_fromPV == 3)) > 0
+    (npu0, npv0, rho0), (npu15, npv15, rho15), (npu40, npv40, rho40) = means[0], means[15], means[40]
+    assert npu0 == 0 and npv0 == 1 and rho0 < 3
+    assert 0.4 * npu40 < npv40 - 1 < 0.9 * npu40, means
+    assert npv0 < npv15 < npv40 and rho0 < rho15 < rho40, means
+    assert 10 < rho40 < 45, means
+
+
+def _genuine_tau_h(produced_tuples, extra):
+    parts = [typed(produced_tuples[p], extra) for p in ("DYtautau", "ZprimeTauTau")]
+    return {k: np.concatenate([a[k][t == TauType.tau] for a, t in parts]) for k in parts[0][0]}
+
+
+def test_tau_pt_response_has_cms_like_width(produced_tuples):
+    """HPS tau_h pt / visible pt: median within a few per cent of 1, 16-84 % half-width 2-15 % (CMS: 5-10 %,
+    JINST 13 (2018) P10005), so not the ~1 % of a perfect calorimeter."""
+    a = _genuine_tau_h(produced_tuples, ["tau_pt"])
+    response = a["tau_pt"] / a["genLepton_vis_pt"]
+    q16, q50, q84 = np.percentile(response, [16, 50, 84])
+    assert len(response) > 150
+    assert 0.95 < q50 < 1.03 and 0.02 < (q84 - q16) / 2 < 0.15, (q16, q50, q84)
+
+
+def test_impact_parameter_errors_fall_with_track_pt(produced_tuples):
+    """Transverse IP error medians: tens of um at a few GeV, ~10 um at high pt (JINST 9 (2014) P10009); the tau's
+    includes the primary-vertex uncertainty."""
+    a = uproot.open(produced_tuples["DYtautau"])["taus"].arrays(["pfCand_pt", "pfCand_dxy_error",
+                                                                  "pfCand_hasTrackDetails"])
+    um = 1e4 * a.pfCand_dxy_error[a.pfCand_hasTrackDetails == 1]
+    pt = a.pfCand_pt[a.pfCand_hasTrackDetails == 1]
+    low = np.median(ak.to_numpy(ak.flatten(um[(pt > 2) & (pt < 5)])))
+    high = np.median(ak.to_numpy(ak.flatten(um[pt > 30])))
+    assert 25 < low < 80 and 8 < high < 16, (low, high)
+    tau = _genuine_tau_h(produced_tuples, ["tau_dxy_error"])
+    assert 14 < 1e4 * np.median(tau["tau_dxy_error"]) < 35
+
+
+def test_electrons_faking_taus_have_a_realistic_e_over_p(produced_tuples):
+    """E/p of the electrons behind e -> tau_h candidates: peaked at 1, but the supercluster misses part of the
+    bremsstrahlung and the GSF momentum has a tail, so the 16-84 % band is wider than +-5 %."""
+    names = ["ele_pt", "ele_eSuperClusterOverP"]
+    a, types = typed(produced_tuples["DYee"])
+    jagged = uproot.open(produced_tuples["DYee"])["taus"].arrays(names)
+    fakes = jagged[(types == TauType.e) & (a["tau_index"] >= 0)]
+    leading = ak.argmax(fakes.ele_pt, axis=1, keepdims=True)
+    e_over_p = ak.to_numpy(ak.drop_none(ak.firsts(fakes.ele_eSuperClusterOverP[leading])))
+    assert len(e_over_p) > 50
+    q16, q50, q84 = np.percentile(e_over_p, [16, 50, 84])
+    assert 0.93 < q50 < 1.05 and 0.05 < (q84 - q16) / 2 < 0.3, (q16, q50, q84)
+
+
+def _pf(**columns):
+    n = len(columns["pt"])
+    base = {"mass": np.zeros(n), "dz": np.zeros(n), "dxy": np.zeros(n)}
+    return {f"pfCand_{k}": np.asarray(v, float if k != "particleType" else int)
+            for k, v in {**base, **columns}.items()}
+
+
+@pytest.mark.parametrize("gap, expected_dm", [(0.16, 2), (0.10, 1)])
+def test_two_strips_forming_a_pi0_give_decay_mode_2(gap, expected_dm):
+    """A pi0 whose photons lie further apart than the dynamic strip size makes two strips, whose (massless) sum
+    passes the DM 2 pi0 mass window (0.05-0.2 GeV); closer photons share one strip (DM 1)."""
+    from tauml.production.geometry import PFType
+    from tauml.production.taureco import reconstruct
+
+    pf = _pf(pt=[20.0, 1.1, 1.1], eta=[0.0, gap / 2, -gap / 2], phi=[0.0, 0.01, -0.01], mass=[0.13957, 0, 0],
+             charge=[1, 0, 0], particleType=[PFType.h, PFType.gamma, PFType.gamma])
+    tau = reconstruct(pf, np.arange(3))
+    assert tau is not None and tau["dm"] == expected_dm
+    assert sorted(tau["photons"].tolist()) == [1, 2]
+
+
+def test_two_prong_taus_fail_decay_mode_finding():
+    """Two hard tracks make the best HPS hypothesis a 2-prong (more charged hadrons rank first), which fails
+    decayModeFindingNewDMs: no tau, as in MiniAOD."""
+    from tauml.production.geometry import PFType
+    from tauml.production.taureco import reconstruct
+
+    pf = _pf(pt=[20.0, 10.0], eta=[0.0, 0.02], phi=[0.0, 0.02], mass=[0.13957, 0.13957], charge=[1, -1],
+             particleType=[PFType.h, PFType.h])
+    assert reconstruct(pf, np.arange(2)) is None
+    pf["pfCand_pt"][1] = 3.0  # a soft second track: the 2-prong is "killed", the 1-prong wins
+    assert reconstruct(pf, np.arange(2))["dm"] == 0
+
+
+def test_jets_do_not_all_become_tau_candidates(produced_tuples):
+    """Decay-mode finding (mass windows, 2-prongs rejected) keeps a fraction of the high-pt jets without a tau
+    candidate; low-pt jets rarely give one with pt > 18 GeV."""
+    a = read(produced_tuples["QCD"], ["jet_index", "jet_pt", "tau_index", "genLepton_index"])
+    jets = (a["jet_index"] >= 0) & (a["genLepton_index"] < 0)
+    high = jets & (a["jet_pt"] > 100)
+    low = jets & (a["jet_pt"] < 30)
+    rate_high, rate_low = np.mean(a["tau_index"][high] >= 0), np.mean(a["tau_index"][low] >= 0)
+    assert high.sum() > 30 and low.sum() > 30
+    assert 0.3 < rate_high < 0.95 and rate_low < rate_high, (rate_low, rate_high)
+
+
+def test_paired_branches_carry_different_information(produced_tuples):
+    """Pixel hits count overlap hits on top of the crossed layers; raw and calibrated HCAL fractions of hadrons
+    differ by the separate ECAL/HCAL calibration of particle flow."""
+    a = uproot.open(produced_tuples["TT"])["taus"].arrays(
+        ["pfCand_nPixelHits", "pfCand_nPixelLayers", "pfCand_hcalFraction", "pfCand_rawHcalFraction",
+         "pfCand_charge", "pfCand_particleType"])
+    hits, layers = ak.flatten(a.pfCand_nPixelHits), ak.flatten(a.pfCand_nPixelLayers)
+    charged = ak.flatten(a.pfCand_charge) != 0
+    assert ak.all(hits[charged] >= layers[charged]) and ak.mean(hits[charged] > layers[charged]) > 0.1
+    hadron = ak.flatten(a.pfCand_particleType) == 1
+    hcal, raw = ak.flatten(a.pfCand_hcalFraction)[hadron], ak.flatten(a.pfCand_rawHcalFraction)[hadron]
+    assert ak.mean(np.abs(hcal - raw) > 1e-3) > 0.5
+    assert ak.all((hcal >= 0) & (hcal <= 1) & (raw >= 0) & (raw <= 1))
 
 
 @pytest.mark.parametrize("process, events, seed, message", [
@@ -245,4 +364,4 @@ def test_workflow_plans_both_production_modes(tmp_path):
         [*base, "production={mode: cmssw, cmssw: {cfg: Production.py, sample_type: MC, "
                 "input_files: {DYee: [a.root, b.root]}}}", "--until", "produce"],
         cwd=REPO, capture_output=True, text=True, check=True)
-    assert "cmsRun Production.py sampleType=MC inputFiles=a.root,b.root maxEvents=1500" in cmssw.stdout
+    assert "cmsRun Production.py sampleType=MC inputFiles=a.root,b.root maxEvents=1200" in cmssw.stdout

@@ -17,7 +17,7 @@ import uproot.writing._cascadetree as _cascadetree
 import uproot.writing.writable as _writable
 
 from tauml.core import uproot_speedup
-from tauml.core.io import TreeWriter
+from tauml.core.io import TreeWriter, codec
 from tauml.core.testing import random_tautuple
 
 FROZEN = datetime.datetime(2026, 1, 1, 12, 0, 0)
@@ -120,6 +120,10 @@ def test_other_uproot_version_falls_back_with_one_warning(tmp_path, monkeypatch)
         assert uproot_speedup.install() is False
     assert len(caught) == 1
     assert _cascadetree.Tree._build_out is uproot_speedup.ORIGINAL_BUILD_OUT
+    monkeypatch.setattr(_cascadetree.Tree, "extend", uproot_speedup.ORIGINAL_EXTEND)
+    with pytest.warns(RuntimeWarning, match="basket compression speed-up not applied"):
+        with uproot_speedup.compression_threads(2):
+            assert _cascadetree.Tree.extend is uproot_speedup.ORIGINAL_EXTEND
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no second warning from a writer
         with uproot.recreate(tmp_path / "t.root") as f:
@@ -142,3 +146,31 @@ def test_importing_io_patches_nothing():
     code = ("import uproot.writing._cascadetree as c; original = c.Tree._build_out; import tauml.core.io; "
             "import tauml.binning.split; assert c.Tree._build_out is original")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("algo", ["ZLIB", "LZMA", "LZ4"])
+def test_threaded_basket_compression_writes_the_same_bytes(tmp_path, monkeypatch, deterministic_uproot, algo):
+    """``compression_threads``: every basket is taken from the threads' queue, and the file equals the one
+    compressed basket by basket in the writing thread."""
+    taken = []
+    compressed = uproot_speedup._BasketQueue.compressed
+
+    def counting(self, data, compression):
+        out = compressed(self, data, compression)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(uproot_speedup._BasketQueue, "compressed", counting)
+    files = {}
+    for n_threads in (1, 3):
+        path = tmp_path / str(n_threads) / "t.root"
+        path.parent.mkdir()
+        with uproot_speedup.compression_threads(n_threads), \
+                uproot.recreate(path, compression=codec(algo, 4), uuid_function=lambda: uuid.UUID(int=7)) as f:
+            writer = TreeWriter(f)
+            for chunk in CHUNKS:
+                writer.extend(chunk)
+        files[n_threads] = path.read_bytes()
+    assert _cascadetree.Tree.extend is not uproot_speedup.ORIGINAL_EXTEND
+    assert len(taken) > len(SMALL) and all(taken)
+    assert files[3] == files[1]

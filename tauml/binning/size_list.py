@@ -84,7 +84,7 @@ def tuple_sizes(input_dir, prev_output=None, filter_regex: str | None = None, us
             entries = tree_entries(top / rel)
         fresh[rel] = [*stamp, entries]
         if entries is None:
-            print(f"CreateTupleSizeList: {rel}: no tree '{TREE}', skipped", file=sys.stderr)
+            tqdm.write(f"CreateTupleSizeList: {rel}: no tree '{TREE}', skipped", file=sys.stderr)
             continue
         rows.append((rel, entries))
     if use_cache and fresh != cache:

@@ -130,7 +130,7 @@ def _split(files: list[str], names: list[str], duplicates: list[np.ndarray], gri
            step_size, total: int, result: SplitResult) -> None:
     reference = None
     progress = tqdm(total=total, unit=" entries", file=sys.stderr,
-                    mininterval=5, desc="CreateBinnedTuples")
+                    mininterval=5, desc="CreateBinnedTuples", disable=None)
     with progress:
         for path, dups in zip(files, duplicates):
             first = 0

@@ -1,7 +1,7 @@
 """Command-line entry points, named and flagged as the original TauMLTools tools.
 
 Each command module builds an ``argparse`` parser and calls library functions; ``run`` turns a
-``TaumlError`` into ``error: <message>`` on stderr and exit status 1.
+``TaumlError`` (or a stray ``OSError``) into ``error: <message>`` on stderr and exit status 1.
 """
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def run(build: Callable[[], argparse.ArgumentParser], act: Callable[[argparse.Na
         return act(args) or 0
     except TaumlError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a system error no library code turned into a TaumlError: still one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{parser.prog}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import bin_edges, boolean, edges_text, name_list, run
 from ..binning.split import DEFAULT_ETA_BINS, DEFAULT_PT_BINS
@@ -54,11 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _act(args: argparse.Namespace) -> None:
-    shuffle_merge(args.cfg, args.input, args.output, args.pt_bins, args.eta_bins, mode=args.mode,
-                  calc_weights=args.calc_weights, ensure_uniformity=args.ensure_uniformity,
-                  max_bin_occupancy=args.max_bin_occupancy, disabled_branches=args.disabled_branches,
-                  seed=args.seed, n_threads=args.n_threads, buffer_mb=args.buffer_mb,
-                  progress=not args.no_progress)
+    written = shuffle_merge(args.cfg, args.input, args.output, args.pt_bins, args.eta_bins, mode=args.mode,
+                            calc_weights=args.calc_weights, ensure_uniformity=args.ensure_uniformity,
+                            max_bin_occupancy=args.max_bin_occupancy, disabled_branches=args.disabled_branches,
+                            seed=args.seed, n_threads=args.n_threads, buffer_mb=args.buffer_mb,
+                            progress=not args.no_progress)
+    print(f"ShuffleMerge: wrote {sum(written.values())} entries to {len(written)} file(s) in {args.output}",
+          file=sys.stderr)
 
 
 def main(argv=None) -> int:

@@ -358,8 +358,9 @@ def _recompiled(function, edit) -> object | None:
     if edited is None:
         return None
     namespace: dict = {}
-    scope = dict(vars(_cascadetree), _tauml_start_baskets=_start_baskets, _tauml_compress=_compress)
-    exec(compile(edited, _cascadetree.__file__, "exec"), scope, namespace)  # noqa: S102 - uproot's own code
+    # the module's own globals (plus the two hooks), so that the recompiled writers see what uproot's see
+    _cascadetree._tauml_start_baskets, _cascadetree._tauml_compress = _start_baskets, _compress
+    exec(compile(edited, _cascadetree.__file__, "exec"), vars(_cascadetree), namespace)  # noqa: S102
     return namespace[function.__name__]
 
 

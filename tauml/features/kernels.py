@@ -81,12 +81,12 @@ NAN = np.float32(np.nan)
 
 @nb.njit(nogil=True, cache=True)
 def wrap_phi(x):
-    """x in (-pi, pi]."""
-    while x > np.pi:
-        x -= 2 * np.pi
-    while x <= -np.pi:
-        x += 2 * np.pi
-    return x
+    """x in (-pi, pi] (entries without a reco tau hold the float lowest as tau_phi: no loop on those)."""
+    if -np.pi < x <= np.pi:
+        return x
+    r = np.fmod(x + np.pi, 2 * np.pi)
+    r = r + np.pi if r <= 0 else r - np.pi
+    return r
 
 
 @nb.njit(nogil=True, cache=True)

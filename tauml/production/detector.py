@@ -3,7 +3,8 @@
 Stable visible particles (plus overlaid pile-up) become particle-flow candidates: tracks (|eta| < 2.5) with
 pt-dependent resolution, hits, chi2 and impact parameters computed from the true production vertices (so the
 tau flight shows up), calorimeter deposits for photons and neutral hadrons, bremsstrahlung photons for
-electrons, PV association and a PUPPI-like weight. Units: GeV, cm.
+electrons, photon conversions, vertex association (primary and pile-up vertices) and a PUPPI-like weight.
+Resolutions and their sources: geometry.py and docs/physics.md. Units: GeV, cm.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from scipy.special import erf
 from . import lepton_objects
 from .generator import MinimumBiasPool, Particles
 from .geometry import (B_FIELD_RADIUS_PER_GEV, BEAM_SPOT, CALO_ETA, ECAL_RADIUS_M, LOWEST, MUON_ETA,
-                       PIXEL_LAYER_RADII, PIXEL_OVERLAP, PU_VERTEX_EFFICIENCY, PV_MERGE_DZ, PV_RESOLUTION,
-                       TRACKER_ETA, PFType, ecal_resolution, hcal_resolution, track_resolution, tracker_material)
+                       NON_DIFFRACTIVE_FRACTION, PIXEL_LAYER_RADII, PIXEL_OVERLAP, PU_VERTEX_EFFICIENCY, PV_MERGE_DZ,
+                       PV_RESOLUTION, TRACKER_ETA, PFType, ecal_resolution, hcal_resolution, track_resolution,
+                       tracker_material)
 from .kinematics import delta_r, eta_phi_mass
 from .truth import NEUTRINOS, is_hadron
 
@@ -41,13 +43,23 @@ class Reco:
     muon: dict[str, np.ndarray]
 
 
+@dataclass
+class _Vertices:
+    """The overlaid pile-up interactions of a batch: vertex z, their event, whether a vertex is reconstructed for
+    them and whether it is so close to the primary vertex in z that the two are one vertex."""
+    z: np.ndarray
+    event: np.ndarray
+    reconstructed: np.ndarray
+    merged: np.ndarray
+
+
 def simulate(p: Particles, rng: np.random.Generator, pool: MinimumBiasPool | None = None,
              pileup_mu: float = 0.0) -> Reco:
     n_events = p.n_events
     true_pv = np.stack([rng.normal(0, s, n_events) for s in BEAM_SPOT], axis=1)
     t = _stable_particles(p, true_pv)
     npu = np.zeros(n_events, np.int64)
-    vertices = _Vertices(np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64))
+    vertices = _Vertices(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, bool))
     if pool is not None and pileup_mu > 0:
         npu = rng.poisson(pileup_mu, n_events)
         pu, vertices = _pileup(pool, npu, true_pv, rng)
@@ -70,20 +82,6 @@ def simulate(p: Particles, rng: np.random.Generator, pool: MinimumBiasPool | Non
     muon = lepton_objects.muons(pf, rng)
     return Reco(info, pf_offsets, pf, _offsets(ele["_event"], n_events), ele,
                 _offsets(muon["_event"], n_events), muon)
-
-
-@dataclass
-class _Vertices:
-    """The pile-up interactions of a batch: z, whether a vertex is reconstructed for them, their event; ``merged``:
-    so close to the primary vertex in z that the two are one vertex."""
-    z: np.ndarray
-    reconstructed: np.ndarray
-    event: np.ndarray
-    merged: np.ndarray | None = None
-
-    def __post_init__(self):
-        if self.merged is None:
-            self.merged = np.zeros(len(self.z), bool)
 
 
 def _offsets(event: np.ndarray, n_events: int) -> np.ndarray:
@@ -109,12 +107,15 @@ def _stable_particles(p: Particles, pv: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _pileup(pool: MinimumBiasPool, npu: np.ndarray, true_pv: np.ndarray, rng) -> tuple[dict, _Vertices]:
-    """Minimum-bias events from the pool, each at its own vertex along the beam line."""
-    picks = rng.integers(0, pool.size, int(npu.sum()))
-    pu_event = np.repeat(np.arange(len(npu)), npu)
+    """Minimum-bias events from the pool for the non-diffractive share of the ``npu`` interactions, each at its own
+    vertex along the beam line."""
+    overlaid = rng.binomial(npu, NON_DIFFRACTIVE_FRACTION)
+    picks = rng.integers(0, pool.size, int(overlaid.sum()))
+    pu_event = np.repeat(np.arange(len(npu)), overlaid)
     vertex = np.stack([rng.normal(0, s, len(picks)) for s in BEAM_SPOT], axis=1)
-    vertices = _Vertices(z=vertex[:, 2], reconstructed=rng.uniform(size=len(picks)) < PU_VERTEX_EFFICIENCY,
-                         event=pu_event, merged=np.abs(vertex[:, 2] - true_pv[pu_event, 2]) < PV_MERGE_DZ)
+    vertices = _Vertices(z=vertex[:, 2], event=pu_event,
+                         reconstructed=rng.uniform(size=len(picks)) < PU_VERTEX_EFFICIENCY,
+                         merged=np.abs(vertex[:, 2] - true_pv[pu_event, 2]) < PV_MERGE_DZ)
     sizes = pool.counts[picks]
     starts = np.repeat(pool.offsets[picks] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
     idx = np.arange(int(sizes.sum())) + starts

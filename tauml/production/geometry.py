@@ -20,7 +20,10 @@ BARREL_ETA = 1.479
 BEAM_SPOT = (0.0010, 0.0010, 3.5)  # sigma x, y, z of the luminous region (2018)
 PV_RESOLUTION = (0.0012, 0.0012, 0.0015)
 PV_MERGE_DZ = 0.05  # pile-up vertices closer than this in z merge with the primary vertex
-PU_VERTEX_EFFICIENCY = 0.7  # minimum-bias interactions with a reconstructed vertex (npv ~ 0.7 mu)
+# Pythia 8 (SaS) at 13 TeV: sigma_ND ~ 56 mb of sigma_inel ~ 79 mb; most non-diffractive interactions have a
+# reconstructed vertex, so npv ~ 0.65 mu as in 2018 data
+NON_DIFFRACTIVE_FRACTION = 0.71
+PU_VERTEX_EFFICIENCY = 0.9
 LOWEST = float(np.finfo(np.float32).min)  # the TauTuple default of a float that does not apply
 PIXEL_LAYER_RADII = np.array([2.9, 6.8, 10.9, 16.0])  # Phase-1 pixel barrel (2017+)
 PIXEL_OVERLAP = 0.15  # fraction of crossed pixel layers with a second hit in an overlapping module

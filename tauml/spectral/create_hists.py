@@ -80,7 +80,7 @@ def create_spectral_hists(files: Sequence[str], output: str | os.PathLike, outpu
     lines = []
     jobs = [(f, eta_axis, pt_axis) for f in files]
     bar = tqdm(total=len(jobs), desc=f"spectrum {Path(output).name}", unit="file", file=sys.stderr,
-               disable=not progress)
+               disable=not progress or None)
     with _pool(n_threads) as pool:
         results = pool.imap(_worker, jobs) if pool else map(_worker, jobs)
         for spec in results:

@@ -37,7 +37,8 @@ from .inputs import DataGroup, ListedFile, Segment, job_segments, read_file_list
 ID_BRANCHES = ("tauType", "dataset_id", "dataset_group_id")
 DECISION_BRANCHES = sorted(set(SPECTRUM_BRANCHES) | {"evt"})
 PARITIES = {0: "even evt", 1: "odd evt", 3: "all"}
-READ_ENTRIES = 10_000  # input entries per read and per interleaving round
+READ_ENTRIES = 10_000  # input entries per decision read and per interleaving round
+FULL_READ_ENTRIES = 2_000  # input entries per read of all branches (bounds uproot's transient copies)
 REFILL_ENTRIES = 100_000  # entries per read of the light branches for --refill-spectrum
 OPEN_TREES = 4
 FLUSH_ENTRIES = 10_000  # accepted entries per output basket
@@ -224,9 +225,16 @@ class GroupStream:
         accept, types = self._decide(light)
         positions = np.flatnonzero(accept)
         if positions.size:
-            first, last = seg.start + positions[0], seg.start + positions[-1] + 1
-            full = columns.from_awkward(ak.Array(_read(tree, path, self.names, first, last, self.executor)), path)
-            records = columns.take(full, positions - positions[0])
+            pieces = []
+            for lo in range(int(positions[0]), int(positions[-1]) + 1, FULL_READ_ENTRIES):
+                rows = positions[(positions >= lo) & (positions < lo + FULL_READ_ENTRIES)]
+                if rows.size:
+                    first, last = seg.start + rows[0], seg.start + rows[-1] + 1
+                    full = _read(tree, path, self.names, first, last, self.executor)
+                    pieces.append(columns.take(columns.from_awkward(ak.Array(full), path), rows - rows[0]))
+                    del full
+            records = columns.concatenate(pieces)
+            del pieces
             records.update(tauType=types[positions],
                            dataset_id=np.full(positions.size, std_hash(seg.file.dataset), np.uint64),
                            dataset_group_id=np.full(positions.size, self.group_id))
@@ -310,9 +318,9 @@ def shuffle_merge_spectral(opts: SpectralOptions) -> MergeResult:
     limit = opts.max_entries if opts.max_entries is not None else np.inf
     result = MergeResult()
     bar = tqdm(total=sum(s.remaining for s in streams), desc=f"job {opts.job_idx}", unit="entry",
-               unit_scale=True, file=sys.stderr, disable=not opts.progress)
+               unit_scale=True, file=sys.stderr, disable=not opts.progress or None)
     try:
-        with root_writer(opts.output, opts.compression_algo, opts.compression_level) as f:
+        with root_writer(opts.output, opts.compression_algo, opts.compression_level, opts.n_threads) as f:
             writer = TreeWriter(f)
             pending: list[Chunk] = []
 
@@ -320,9 +328,11 @@ def shuffle_merge_spectral(opts: SpectralOptions) -> MergeResult:
                 """Shuffle the pending entries together and write them (at most up to --max-entries)."""
                 if pending:
                     batch = columns.concatenate(pending)
+                    pending.clear()  # free the groups' old chunks before the copies below
                     n = columns.chunk_length(batch)
-                    arrays = columns.to_branch_arrays(
-                        columns.take(batch, mix.permutation(n)[:int(min(n, limit - result.written))]))
+                    chosen = columns.take(batch, mix.permutation(n)[:int(min(n, limit - result.written))])
+                    del batch
+                    arrays = columns.to_branch_arrays(chosen)
                 else:
                     arrays = _empty(plan, read_names)
                 n = len(arrays["tauType"])

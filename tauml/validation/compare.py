@@ -204,7 +204,7 @@ def fill_counts(files: list[InputFile], binning: Binning, nsplit: int, n_threads
     total_entries = files[-1].offset + files[-1].entries
     total = ChunkCounts(binning, nsplit)
     lock = threading.Lock()
-    bar = tqdm(total=total_entries, unit=" entries", file=sys.stderr, disable=not progress,
+    bar = tqdm(total=total_entries, unit=" entries", file=sys.stderr, disable=not progress or None,
                desc="validation_tool", mininterval=5)
 
     def fill_range(f: InputFile, start: int, stop: int) -> None:

@@ -21,7 +21,6 @@ from ..core.children import die_with_parent
 from ..core.errors import TaumlError
 from ..core.io import atomic_path
 from .compare import Comparison, Report
-from .plots import plot_comparison
 from .summary import SUMMARY_JSON, SUMMARY_TXT, summary_json, summary_lines
 
 PVALUES_JSON = "pvalues.json"
@@ -81,6 +80,8 @@ def _check_replaceable(output: Path, formats) -> None:
 def write_plots(report: Report, out_dir: Path, threshold: float, formats, legend: bool, n_procs: int = 1,
                 progress: bool = True) -> None:
     """One figure per test path; ``n_procs`` processes draw them in parallel (matplotlib is single-threaded)."""
+    from .plots import plot_comparison  # matplotlib (~0.7 s to import) only for a run that draws plots
+
     for fmt in formats:
         (out_dir / fmt).mkdir()
     draw = partial(plot_comparison, out_dir=out_dir, formats=formats, threshold=threshold, test=report.test,

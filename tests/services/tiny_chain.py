@@ -1,8 +1,9 @@
-"""A tiny production + binning chain in its own working directory, run by Snakemake through a profile.
+"""A tiny chain in its own working directory, run by Snakemake through a profile.
 
 The workflow is the repository's Snakefile; the working directory gets ``config/`` (links to the
-repository's files, so the config's relative paths resolve) and ``tiny.yaml``: the default config with two
-small datasets and three bins, also as ``config/config.yaml``.
+repository's files, so the config's relative paths resolve) and ``tiny.yaml``: one of the test configurations
+``config/test/*.yaml`` (by default ``tiny.yaml``: production and binning of two small datasets), optionally
+with other datasets, also as ``config/config.yaml``.
 """
 import os
 import re
@@ -15,22 +16,19 @@ import uproot
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DATASETS = {
-    "DYtautau": {"process": "DYtautau", "events_per_job": 40, "jobs": 2, "seed": 11},
-    "QCD": {"process": "QCD", "events_per_job": 40, "jobs": 1, "seed": 21},
-}
-TARGETS = ["results/tuples/size_list.txt"]
+TEST_CONFIGS = REPO / "config" / "test"
+TARGETS = ["results/tuples/size_list.txt"]  # of tiny.yaml
 RUN_DEPENDENT = {"exeTime"}  # summary tree: the wall time a job took
 
 
-def make_workdir(path: Path, datasets=DATASETS) -> Path:
+def make_workdir(path: Path, datasets: dict | None = None, config: str = "tiny.yaml") -> Path:
     (path / "config").mkdir(parents=True)
     for entry in (REPO / "config").iterdir():
         if entry.name != "config.yaml":
             (path / "config" / entry.name).symlink_to(entry)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config.update(output_dir="results", datasets=datasets)
-    config["binning"].update(pt_bins=[20, 50, 1000], eta_bins=[0, 1.5, 2.3], n_threads=1)
+    config = yaml.safe_load((TEST_CONFIGS / config).read_text())
+    if datasets is not None:
+        config["datasets"] = datasets
     # also the Snakefile's own configfile, or Snakemake would merge the default datasets into these
     for name in ("config/config.yaml", "tiny.yaml"):
         (path / name).write_text(yaml.safe_dump(config))
