@@ -32,7 +32,8 @@ from tauml.cli.shufflemerge import main as shuffle_merge
 from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
 from tauml.cli.spectral_tools import main as spectral_tools
 from tauml.cli.validation import main as validation_tool
-from tauml.core.io import write_tree
+from tauml.core.errors import OutputError
+from tauml.core.io import scratch_dir, write_tree
 from tauml.core.testing import random_tautuple, write_random_tautuple
 
 PT, ETA = "20, 100, 1000", "0, 1.15, 2.3"
@@ -306,6 +307,17 @@ def test_rerun_removes_temporaries_of_dead_runs_only(chain, tmp_path, cmd, capsy
     assert rc == 0, err
     assert out.exists() and not stale_dir.exists()
     assert live.exists(), "a temporary of a live process was removed"
+
+
+def test_scratch_dir_is_removed_after_a_failure_and_after_a_kill(tmp_path):
+    final = tmp_path / "out.root"
+    stale = final.with_name(f".out.root.shards{_dead_pid()}")
+    (stale / "w1").mkdir(parents=True)
+    with pytest.raises(OutputError, match=f"{final}: cannot write output"):
+        with scratch_dir(final, "shards") as work:
+            assert work.is_dir() and not stale.exists()
+            (work / "missing" / "shard_0").write_bytes(b"")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _children(pid: int) -> list[int]:

@@ -51,7 +51,7 @@ def _env(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def test_three_env_families_exist():
-    assert [p.stem for p in ENVS] == ["evaluation", "inputs", "preprocessing", "production", "validation"]
+    assert [p.stem for p in ENVS] == ["evaluation", "inputs", "preprocessing", "production", "training", "validation"]
     for env in ENVS:  # tauml itself is installed after creation
         assert (env.parent / f"{env.stem}.post-deploy.sh").resolve().is_file()
 

@@ -249,7 +249,7 @@ def test_hash_json_values(tmp_path):
     ("bad_json", "not a readable JSON file"),
     ("missing_branch", "lacks required branch(es): tauType"),
     ("not_root", "not a readable ROOT file"),
-    ("nan", "holds NaN values"),
+    ("nan", "tree 'taus' entry 17: branch 'tau_pt' is nan, not a finite number"),
     ("foreign_output", "refusing to replace it"),
 ])
 def test_bad_input(tmp_path, capsys, problem, message):

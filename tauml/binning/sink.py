@@ -190,6 +190,8 @@ class ProcessSinks:
         return counts
 
     def abort(self) -> None:
+        for inbox in self._inboxes:  # its feeder thread may be stuck writing to a dead writer: exit without it
+            inbox.cancel_join_thread()
         for p in self._procs:
             if p.is_alive():
                 p.kill()

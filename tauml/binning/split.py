@@ -88,11 +88,12 @@ class SplitResult:
 
 
 def _check_replaceable(output: Path) -> None:
-    """An existing output is replaced only if it is a CreateBinnedTuples output (protects a mistyped --output)."""
+    """An existing output is replaced only if it is a CreateBinnedTuples output (protects a mistyped --output);
+    hidden files, such as the timestamp Snakemake keeps in a directory output, do not count."""
     if not output.exists():
         return
     if not output.is_dir() or any(not (is_bin_file(p.name) or p.name in (OTHER_FILE, SUMMARY_FILE))
-                                  for p in output.iterdir()):
+                                  for p in output.iterdir() if not p.name.startswith(".")):
         raise TaumlError(f"{output}: exists and is not a CreateBinnedTuples output; not replacing it")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import spectral as lib
 from ..core.errors import TaumlError
@@ -47,6 +48,7 @@ def _hists(args) -> None:
     pt, eta = lib.parse_hist_axis(args.pt_hist, "--pt-hist"), lib.parse_hist_axis(args.eta_hist, "--eta-hist")
     files = find_root_files(args.input_dir, args.file_name_pattern, args.exclude_list, args.exclude_dir_list)
     lib.create_spectral_hists(files, args.output, args.output_entries, pt, eta, args.n_threads, not args.quiet)
+    print(f"CreateSpectralHists: {len(files)} files -> {args.output}, {args.output_entries}", file=sys.stderr)
 
 
 def create_spectral_hists(argv=None) -> int:

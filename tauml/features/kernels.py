@@ -79,7 +79,7 @@ N_COLUMNS = int(BLOCK_TOTAL[-1] + 1)
 NAN = np.float32(np.nan)
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def wrap_phi(x):
     """x in (-pi, pi] (entries without a reco tau hold the float lowest as tau_phi: no loop on those)."""
     if -np.pi < x <= np.pi:
@@ -89,14 +89,14 @@ def wrap_phi(x):
     return r
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def cell_index(x, size):
     """sign(x) * floor(|x| / size + 0.5)."""
     i = np.floor(abs(x) / size + 0.5)
     return int(i) if x >= 0 else -int(i)
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _object_cell(deta, dphi, dr, radius, n_cells, size):
     """Flat cell (ieta + h) * n + (iphi + h) of an object within ``radius`` and the grid, else -1."""
     if not dr < radius:
@@ -109,7 +109,7 @@ def _object_cell(deta, dphi, dr, radius, n_cells, size):
     return (ie + h) * n_cells + (ip + h)
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def assign_objects(tau, offsets, kind, obj_eta, obj_phi, r_sig, iso_cone, n_cells, size, inner):
     """Cell of every object of one collection in the inner (``inner``) or outer grid of its tau (-1: none).
 
@@ -129,7 +129,7 @@ def assign_objects(tau, offsets, kind, obj_eta, obj_phi, r_sig, iso_cone, n_cell
     return cells
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def best_per_cell(n_tau, n_cells, offsets3, kinds3, cells3, pts3):
     """Cell rows of one grid: (tau, flat cell, best object per type (-1 none), n_total per type).
 
@@ -177,12 +177,12 @@ def best_per_cell(n_tau, n_cells, offsets3, kinds3, cells3, pts3):
     return row_tau[:n_rows], row_cell[:n_rows], row_best[:n_rows], row_count[:n_rows]
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _put(out, r, c, v):
     out[r, c] = np.float32(v) if np.isfinite(v) else NAN
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _pf_features(out, r, k, pf, j, tau, t, scratch):
     pt = pf[j, 0]
     scratch[:] = np.nan
@@ -214,7 +214,7 @@ def _pf_features(out, r, k, pf, j, tau, t, scratch):
             _put(out, r, c, scratch[s])
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _ele_features(out, r, c0, e, j, tau, t):
     pt = e[j, 0]
     _put(out, r, c0 + 0, 1.0)
@@ -242,7 +242,7 @@ def _ele_features(out, r, c0, e, j, tau, t):
         _put(out, r, c0 + 36, e[j, 33])
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def _muon_features(out, r, c0, m, j, tau, t):
     pt = m[j, 0]
     _put(out, r, c0 + 0, 1.0)
@@ -267,7 +267,7 @@ def _muon_features(out, r, c0, m, j, tau, t):
         _put(out, r, c0 + 13 + a, m[j, 10 + a])
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def cell_features(row_tau, row_best, row_count, tau, pf, ele, muon):
     """(rows, N_COLUMNS) float32 features of the best object per type of each cell row (NaN: undefined)."""
     n = len(row_tau)
@@ -290,7 +290,7 @@ def cell_features(row_tau, row_best, row_count, tau, pf, ele, muon):
     return out
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def object_rows(n_tau, offsets3, kinds3, cells3):
     """One row per object that lies in the grid (as ``best_per_cell`` rows holding that object alone), for
     statistics over every object rather than the highest-pt one per cell."""

@@ -123,7 +123,7 @@ def scale_columns(values: np.ndarray, p: Params) -> np.ndarray:
     return out
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def scale_cells(values, grid_global, tau_row, target, source, presence, mean, std, lo, hi, out):
     """out[target[r], f] = scaled feature f of cell row r (``out`` is zero-filled; rows of absent types stay 0)."""
     for r in range(values.shape[0]):

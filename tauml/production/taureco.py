@@ -1,5 +1,6 @@
-"""HPS-like tau reconstruction on one seeding jet: decay modes 0, 1, 2, 10, 11 from charged candidates and
-pi0 strips, isolation sums, impact parameters, secondary vertex and the high-level features of the DataLoader.
+"""HPS tau reconstruction (Run 2) on one seeding jet: decay modes 0, 1, 2, 10, 11 from charged candidates and
+dynamic pi0 strips with the mass windows, signal cone and hypothesis ranking of CMSSW, isolation sums, impact
+parameters, secondary vertex and the high-level features of the DataLoader.
 
 ``pf`` is the detector's column dict; indices are positions in its flat arrays.
 """
@@ -95,6 +96,19 @@ def _with_mass(p4: np.ndarray, mass: float | None) -> np.ndarray:
 STRIP_MASS = {1: PI0_MASS, 2: 0.0}  # assumeStripMass of DM 1 and DM 2
 
 
+def _bend_mass(p4: np.ndarray, mass: np.ndarray, strip_p4: np.ndarray, bend, si: np.ndarray) -> np.ndarray:
+    """How much the tau mass can change when each strip moves within its own size (the mass "bend correction"
+    of the HPS selection): first-order change of m with the strip's eta and phi, added in quadrature."""
+    rest = p4[:, None, :] - strip_p4
+    pt_s, pt_r = np.hypot(strip_p4[..., 0], strip_p4[..., 1]), np.hypot(rest[..., 0], rest[..., 1])
+    eta_s, phi_s, _ = eta_phi_mass(*np.moveaxis(strip_p4, -1, 0))
+    eta_r, phi_r, _ = eta_phi_mass(*np.moveaxis(rest, -1, 0))
+    scale = pt_s * pt_r / np.maximum(mass, 1e-3)[:, None]
+    d_eta = scale * np.abs(np.sinh(eta_s - eta_r)) * bend[0][si]
+    d_phi = scale * np.abs(np.sin(delta_phi(phi_s, phi_r))) * bend[1][si]
+    return np.sqrt((d_eta**2 + d_phi**2).sum(axis=1))
+
+
 def _hypotheses(pf, charged: np.ndarray, strip_p4: np.ndarray) -> list[dict]:
     """All combinations of every decay mode, one dict of arrays per mode, with the keys the HPS cleaner of
     Run 2 ranks them by (in this order): unit charge for 1- and 3-prongs, passing the decay-mode selection, no
@@ -120,7 +134,8 @@ def _hypotheses(pf, charged: np.ndarray, strip_p4: np.ndarray) -> list[dict]:
         pt = np.hypot(p4[:, 0], p4[:, 1])
         lo, hi = _mass_window(dm, pt)
         cone = signal_cone(pt)[:, None]
-        ok = (mass >= lo) & (mass <= hi)
+        slack = _bend_mass(p4, mass, strips[si], st_bend, si) if n_strips else 0.0
+        ok = (mass + slack >= lo) & (mass - slack <= hi)
         ok &= (delta_r(ch_eta[ci], ch_phi[ci], eta[:, None], phi[:, None]) < cone).all(axis=1)
         if n_strips:  # strips may reach out of the cone by their own size ("bend correction")
             d_eta = np.maximum(np.abs(st_eta[si] - eta[:, None]) - st_bend[0][si], 0.0)

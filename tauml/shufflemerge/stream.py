@@ -30,7 +30,8 @@ from tqdm import tqdm
 from ..core import columns
 from ..core.columns import Chunk, Collection
 from ..core.errors import TaumlError
-from ..core.io import TreeWriter, collection_layout, open_tree, require_branches, root_writer
+from ..core.io import (TreeWriter, collection_layout, open_tree, output_error, require_branches, root_writer,
+                       temporary_path)
 from ..core.schema import branches
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def write_plan(plan: Plan, output, names: list[str], out_names: list[str], calc_
         plan_values["trainingWeight"] = np.array([s.weight for s in plan.streams], np.float32)
     total = plan.total
     output = Path(output)
-    base = output.parent / f".{output.name}.shards{os.getpid()}"
+    base = temporary_path(output, "shards")  # a rerun removes it if this process is killed
     layout = None
     try:
         with tqdm(total=total, unit=" entries", file=sys.stderr, mininterval=2, disable=not progress or None,
@@ -290,6 +291,8 @@ def write_plan(plan: Plan, output, names: list[str], out_names: list[str], calc_
                     writer.extend(columns.to_writer_arrays(layout.complete(block_entries, stream, plan_values)))
                     bar.update(len(stream))
                 del entries
+    except OSError as err:  # shard files: a full disk names the output, as atomic outputs do
+        raise output_error(output, err) from err
     finally:
         shutil.rmtree(base, ignore_errors=True)
     if writer.entries != total:

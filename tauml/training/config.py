@@ -64,3 +64,34 @@ def input_files(cfg: dict) -> list[str]:
     if not found:
         raise TaumlError(f"{directory}: no input files ({' or '.join(INPUT_PATTERNS)})")
     return found
+
+
+def read_override_lines(path: str | os.PathLike) -> dict[str, list[str]]:
+    """{run name: [overrides]} of an override-lines file (the original's input_run3_cnn_ho1.txt): one training
+    per line, Hydra overrides separated by spaces (shell quoting), ``#`` comments; ``run_name=NAME`` names the
+    run (default ``run<line number>``)."""
+    import re
+    import shlex
+
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as err:
+        raise TaumlError(f"{path}: cannot read the training override lines ({err.strerror})") from None
+    runs: dict[str, list[str]] = {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as err:
+            raise TaumlError(f"{path}:{number}: {err}") from None
+        if not words:
+            continue
+        names = [w.split("=", 1)[1] for w in words if w.startswith("run_name=")]
+        name = names[-1] if names else f"run{number}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise TaumlError(f"{path}:{number}: run name '{name}' may hold only letters, digits, '_', '.', '-'")
+        if name in runs:
+            raise TaumlError(f"{path}:{number}: run name '{name}' repeats an earlier line")
+        runs[name] = [w for w in words if not w.startswith("run_name=")]
+    if not runs:
+        raise TaumlError(f"{path}: no training lines")
+    return runs
