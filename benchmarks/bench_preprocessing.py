@@ -12,6 +12,7 @@ RSS (sum over the command's processes, and the largest one, sampled every 0.2 s)
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,22 +42,29 @@ sys.exit(entry(sys.argv[4:]) or 0)
 """
 
 
-def run(root: Path, entry: str, args: list[str], log: Path, stdout: Path | None = None) -> tuple[float, int, int]:
-    """Wall seconds, peak summed RSS and peak single-process RSS (kB) of one command."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(root: Path, entry: str, args: list[str], log: Path, stdout: Path | None = None
+        ) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds (all its processes), peak summed RSS and peak single-process RSS (kB) of one
+    command."""
     module, function = entry.split(":")
     cmd = [sys.executable, "-c", RUNNER, str(root), module, function, *args]
     with open(log, "w") as err, open(stdout or log.with_suffix(".out"), "w") as out:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         peak_sum = peak_max = 0
         while proc.poll() is None:
             s, m = _tree_rss_kb(proc.pid)
             peak_sum, peak_max = max(peak_sum, s), max(peak_max, m)
             time.sleep(0.2)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode:
         sys.exit(f"{entry} {' '.join(args)} failed with status {proc.returncode}; see {log}")
-    return wall, peak_sum, peak_max
+    return wall, cpu, peak_sum, peak_max
 
 
 def entries_of(path: Path) -> int:
@@ -74,6 +82,7 @@ def main() -> None:
     p.add_argument("--lzma", action="store_true", help="also ShuffleMergeSpectral at its default LZMA 9 (slow)")
     p.add_argument("--only", help="comma-separated command names to run (default: all), e.g. "
                                    "'CreateSpectralHists,ShuffleMergeSpectral'")
+    p.add_argument("--merge-datasets", help="comma-separated datasets ShuffleMerge takes (default: all)")
     p.add_argument("--merge-pt-bins", default=MERGE_PT,
                    help="ShuffleMerge MergeAll pt bins (default: the README's up to 300); with weights every "
                         "bin needs entries, so small inputs need coarser bins")
@@ -87,7 +96,7 @@ def main() -> None:
     versions = {"new": Path(__file__).resolve().parent.parent}
     if args.old:
         versions = {"old": args.old.resolve(), **versions}
-    if args.work.exists():
+    if args.work.exists() and not args.only:  # with --only, earlier steps' outputs are reused
         shutil.rmtree(args.work)
     nt = ["--n-threads", args.n_threads]
 
@@ -101,11 +110,11 @@ def main() -> None:
             work.mkdir(parents=True, exist_ok=True)
             argv = make_args(work)
             log = work / f"{label.replace(' ', '_').replace(',', '')}.log"
-            wall, rss_sum, rss_max = run(root, entry, argv, log, stdout(work) if stdout else None)
+            wall, cpu, rss_sum, rss_max = run(root, entry, argv, log, stdout(work) if stdout else None)
             n = entries(work) if callable(entries) else entries
-            rate = f"{n / wall:8,.0f} entries/s" if n else " " * 19
-            print(f"{label:<44} {version:>3}: {wall:7.1f} s {rate}  peak RSS {rss_sum / 1024:6.0f} MB "
-                  f"(largest process {rss_max / 1024:.0f} MB)", flush=True)
+            rate = f"{n / wall:7,.0f}/s wall {n / cpu:7,.0f}/s CPU" if n else " " * 30
+            print(f"{label:<44} {version:>3}: {wall:7.1f} s wall {cpu:7.1f} s CPU  entries: {rate}  peak RSS "
+                  f"{rss_sum / 1024:5.0f} MB (largest process {rss_max / 1024:.0f} MB)", flush=True)
 
     for ds in datasets:
         step(f"CreateBinnedTuples {ds}, README bins", "tauml.cli.binning:create_binned_tuples",
@@ -115,10 +124,12 @@ def main() -> None:
     step("CreateTupleSizeList", "tauml.cli.binning:create_tuple_size_list",
          lambda w: ["--input", str(w / "bins")], stdout=lambda w: w / "bins" / "size_list.txt")
 
+    merged = args.merge_datasets.split(",") if args.merge_datasets else datasets
+
     def merge_cfg(w: Path, per_type: bool) -> str:
-        items = [f"{ds}_{t}: dir={ds} file={t}_pt_.*" for ds in datasets for t in TYPES
+        items = [f"{ds}_{t}: dir={ds} file={t}_pt_.*" for ds in merged for t in TYPES
                  if any((w / "bins" / ds).glob(f"{t}_pt_*.root"))] if per_type else \
-            [f"{ds}: dir={ds} file=({'|'.join(TYPES)})_pt_.*" for ds in datasets]
+            [f"{ds}: dir={ds} file=({'|'.join(TYPES)})_pt_.*" for ds in merged]
         path = w / ("training.cfg" if per_type else "testing.cfg")
         path.write_text("\n".join(items) + "\n")
         return str(path)

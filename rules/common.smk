@@ -268,6 +268,7 @@ def evaluation_targets():
     provides models/<name>/, so the chain stays runnable without a training stage."""
     makes_models = any(f"{MODELS_DIR}/" in str(o) for r in workflow.rules if r.name != "train_bdt" for o in r.output)
     models = [m for m in EVAL_MODELS if makes_models or os.path.exists(f"{MODELS_DIR}/{m}")]
-    bdt = expand(f"{PRED_DIR}/bdt/{{item}}_pred.h5", item=sorted({i for p in EVAL_PAIRS.values() for i in (p["taus"], p["other"])}))
+    items = sorted({i for p in EVAL_PAIRS.values() for i in (p["taus"], p["other"])})
+    bdt = expand(f"{PRED_DIR}/bdt/{{item}}_pred.h5", item=items)
     plots = expand(f"{PLOTS_DIR}/{{model}}/{{pair}}.pdf", model=models, pair=EVAL_PAIRS)
     return plots + bdt + [f"{REPORT_DIR}/config.yaml", f"{REPORT_DIR}/validation"]

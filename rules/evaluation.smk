@@ -116,9 +116,9 @@ rule evaluate_performance:
         disk_mb=100,
         runtime=EVALUATION["runtime"],
     shell:
-        "evaluate_performance --input-taus {params.taus:q} --input-other {params.other:q} --deep-results {params.deep:q}"
-        " --deep-results-label 'DeepTau ({wildcards.model})' --mva-results {params.bdt:q}"
-        " --mva-working-points {input.bdt_wp:q} --output {output.pdf:q} {params.flags} > {log:q} 2>&1"
+        "evaluate_performance --input-taus {params.taus:q} --input-other {params.other:q}"
+        " --deep-results {params.deep:q} --deep-results-label 'DeepTau ({wildcards.model})'"
+        " --mva-results {params.bdt:q} --mva-working-points {input.bdt_wp:q} --output {output.pdf:q} {params.flags} > {log:q} 2>&1"
 
 
 rule report_config:

@@ -40,10 +40,6 @@ def identity_scaling(cfg) -> dict:
     return data
 
 
-def _fill(dtype, n, value=1):
-    return np.full(n, value, dtype)
-
-
 def hand_built(taus: list[dict], seed: int = 0) -> dict:
     """A TauTuple (all schema branches) whose taus carry exactly the given pfCand/ele/muon objects.
 

@@ -1,7 +1,6 @@
 """Training-input stage: TrainingTupleProducer, root_to_hdf, feature_scaling and the DataLoader on their outputs."""
 import json
 import math
-from pathlib import Path
 
 import awkward as ak
 import h5py

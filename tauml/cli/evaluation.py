@@ -53,7 +53,8 @@ def evaluate_act(args: argparse.Namespace) -> None:
                     prev_deep_label=args.prev_deep_results_label, mva_results=args.mva_results,
                     mva_label=args.mva_results_label, mva_working_points=args.mva_working_points,
                     setup=args.setup, setup_args=args.setup_args, weights=args.weights, draw_wp=args.draw_wp,
-                    store_json=args.store_json, public_plots=args.public_plots, inequality_in_title=args.inequality_in_title, tree=args.tree)
+                    store_json=args.store_json, public_plots=args.public_plots,
+                    inequality_in_title=args.inequality_in_title, tree=args.tree)
     print(f"evaluate_performance: wrote {args.output} ({len(bins)} pt bins)")
 
 
@@ -77,9 +78,7 @@ def build_apply_parser() -> argparse.ArgumentParser:
                    help="features and grids of the model (default %(default)s)")
     p.add_argument("--scaling", default=None,
                    help="scaling JSON (default: the training config's Scaling_setup output)")
-    p.add_argument("--chunk-size", type=int, default=1000,
-                   help="taus per read (default %(default)s; the loader reads by its own chunks, kept for the "
-                        "original's command lines)")
+    p.add_argument("--chunk-size", type=int, default=1000, help="entries read at once (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=250, help="taus per model call (default %(default)s)")
     p.add_argument("--max-queue-size", type=int, default=8, help="batches prepared ahead (default %(default)s)")
     p.add_argument("--max-n-files", type=int, default=None, help="at most this many inputs (default all)")
@@ -97,7 +96,7 @@ def apply_act(args: argparse.Namespace) -> None:
             raise TaumlError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     files = input_files(args.input, args.filelist, args.max_n_files)
     written = apply_training(files, args.output, args.model, args.training_cfg, args.scaling, tree=args.tree,
-                             batch_size=args.batch_size, max_queue_size=args.max_queue_size,
+                             batch_size=args.batch_size, chunk_size=args.chunk_size, max_queue_size=args.max_queue_size,
                              max_entries_per_file=args.max_n_entries_per_file)
     print(f"apply_training: wrote {len(written)} prediction file(s) to {args.output}")
 

@@ -21,7 +21,7 @@ _DONE = object()
 
 
 def default_scaling(training_cfg: dict) -> Path:
-    """The scaling JSON the training config's Scaling_setup writes: <output_json_folder>/scaling_params_v<version>.json."""
+    """The scaling JSON of the training config's Scaling_setup: <output_json_folder>/scaling_params_v<version>.json."""
     setup = training_cfg["Scaling_setup"]
     return Path(setup["output_json_folder"]) / f"scaling_params_v{setup['version']}.json"
 
@@ -58,8 +58,8 @@ def _prefetch(batches, depth: int):
         thread.join()
 
 
-def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", batch_size=250, max_queue_size=8,
-                 max_entries=None, progress=None) -> np.ndarray:
+def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", batch_size=250, chunk_size=1000,
+                 max_queue_size=8, max_entries=None, progress=None) -> np.ndarray:
     """(n, 4) probabilities for the first ``max_entries`` (default all) entries of one file, in file order."""
     from ..features.loader import iterate_taus
 
@@ -68,7 +68,8 @@ def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", b
     table.close()
     out = np.empty((n, 4), np.float32)
     done = 0
-    for x in _prefetch(iterate_taus(path, training_cfg, scaling, batch_size), max_queue_size):
+    batches = iterate_taus(path, training_cfg, scaling, batch_size, chunk_size=max(1, min(chunk_size, n)))
+    for x in _prefetch(batches, max_queue_size):
         if done >= n:
             break
         try:
@@ -89,7 +90,7 @@ def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", b
 
 
 def apply_training(inputs: list[str], output_dir, model, training_cfg_path, scaling=None, *, tree="taus",
-                   batch_size=250, max_queue_size=8, max_entries_per_file=None) -> list[Path]:
+                   batch_size=250, chunk_size=1000, max_queue_size=8, max_entries_per_file=None) -> list[Path]:
     """Predictions for every input without an output yet; returns the files written."""
     from ..features.config import load_training_cfg
     from ..model.forms import load_predictor
@@ -117,7 +118,7 @@ def apply_training(inputs: list[str], output_dir, model, training_cfg_path, scal
     written = []
     with tqdm(total=total, desc="apply_training", unit="tau", disable=None) as bar:
         for p in pending:
-            probs = predict_file(predictor, p, cfg, scaling, tree=tree, batch_size=batch_size,
+            probs = predict_file(predictor, p, cfg, scaling, tree=tree, batch_size=batch_size, chunk_size=chunk_size,
                                  max_queue_size=max_queue_size,
                                  max_entries=max_entries_per_file, progress=bar)
             target = prediction_path(output_dir, p)

@@ -56,7 +56,7 @@ def features(table: Table, names=FEATURES) -> tuple[np.ndarray, np.ndarray]:
 
 def train(inputs: list[str], output, *, tree="taus", seed=0, max_iter=200, learning_rate=0.1, max_leaf_nodes=31,
           max_taus=None) -> dict:
-    """Fit on the labelled reco taus of ``inputs``; write the model (pickle) and ``<output stem>_working_points.json``."""
+    """Fit on the labelled reco taus of ``inputs``; write the model (pickle) and <output stem>_working_points.json."""
     xs, ys = [], []
     for path in tqdm(inputs, desc="baseline_bdt: reading", unit="file", disable=None):
         table = Table(path, tree)

@@ -1,7 +1,6 @@
 """training_v1.yaml: reading, checking, and what follows from it (enabled features, grid groups, input shapes)."""
 from __future__ import annotations
 
-import math
 import os
 
 import yaml
@@ -137,7 +136,3 @@ def signal_cone(cfg: dict) -> tuple[float, float, float]:
 def tau_type_classes(cfg: dict) -> list[int]:
     """TauType values of the label classes, in one-hot order (e, mu, tau, jet by default)."""
     return sorted(int(k) for k in cfg["Setup"]["tau_types_names"])
-
-
-def dense_floats_per_tau(cfg: dict) -> int:
-    return sum(math.prod(s) for s in input_shapes(cfg).values())

@@ -52,10 +52,10 @@ class DataLoader:
     """Batches ``(x, y, w)``: x maps INPUT_NAMES (+ the sparse cell indices) to float32 arrays, y is (B, 4) one-hot
     [e, mu, tau, jet], w is (B,) float32 spectrum weights or None."""
 
-    def __init__(self, training_cfg: dict, files: Sequence[str | os.PathLike], scaling, *, batch_size: int | None = None,
-                 seed: int = 0, sparse: bool = False, weights: bool = False, n_workers: int | None = None,
-                 drop_last: bool = False, n_batches: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 max_queue_size: int | None = None):
+    def __init__(self, training_cfg: dict, files: Sequence[str | os.PathLike], scaling, *,
+                 batch_size: int | None = None, seed: int = 0, sparse: bool = False, weights: bool = False,
+                 n_workers: int | None = None, drop_last: bool = False, n_batches: int | None = None,
+                 chunk_size: int = DEFAULT_CHUNK, max_queue_size: int | None = None):
         self.cfg = training_cfg
         self.files = sorted(str(f) for f in files)
         if not self.files:
@@ -69,6 +69,13 @@ class DataLoader:
         self.chunk_size = max(1, int(chunk_size))
         self.weights = SpectrumWeights.from_setup(training_cfg) if weights else None
         self._entries = {f: open_source(f, training_cfg).n_entries for f in self.files}
+        self._local = threading.local()  # per reading thread: {path: opened source}
+
+    def _source(self, path: str):
+        opened = self._local.__dict__.setdefault("sources", {})
+        if path not in opened:
+            opened[path] = open_source(path, self.cfg)
+        return opened[path]
 
     def _items(self, rng: np.random.Generator) -> list[tuple[str, int, int]]:
         items = []
@@ -80,7 +87,7 @@ class DataLoader:
 
     def _read(self, item, rng_seed) -> RawTaus:
         path, start, stop = item
-        raw = open_source(path, self.cfg).read(start, stop)
+        raw = self._source(path).read(start, stop)
         rows = select_training_taus(raw, self.cfg)
         return raw.take(np.random.default_rng(rng_seed).permutation(rows))
 

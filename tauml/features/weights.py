@@ -43,7 +43,8 @@ class SpectrumWeights:
         self.pt_edges = np.asarray(pt_edges, np.float64)
         self.eta_edges = [np.asarray(e, np.float64) for e in eta_edges]
         if len(self.eta_edges) != len(self.pt_edges) - 1:
-            raise TaumlError(f"Setup.xaxis_list: {len(self.eta_edges)} |eta| binnings for {len(self.pt_edges) - 1} pt bins")
+            raise TaumlError(f"Setup.xaxis_list: {len(self.eta_edges)} |eta| binnings for "
+                             f"{len(self.pt_edges) - 1} pt bins")
         target = _coarse(target_spectrum, "eta_pt_hist_tau", self.pt_edges, self.eta_edges)
         self.tables = {}
         for tau_type, name in names.items():
@@ -51,9 +52,9 @@ class SpectrumWeights:
             with np.errstate(divide="ignore", invalid="ignore"):
                 table = [np.where(s > 0, t / s, 0.0) for t, s in zip(target, source)]
             positive = np.concatenate([w[w > 0] for w in table])
-            if positive.size and positive.max() / positive.min() > threshold:
-                raise TaumlError(f"{input_spectrum}: weights of type '{name}' span {positive.max() / positive.min():.3g}"
-                                 f" > weight_thr {threshold:g}")
+            span = positive.max() / positive.min() if positive.size else 1.0
+            if span > threshold:
+                raise TaumlError(f"{input_spectrum}: weights of type '{name}' span {span:.3g} > weight_thr {threshold:g}")
             self.tables[int(tau_type)] = table
 
     @classmethod

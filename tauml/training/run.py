@@ -85,6 +85,7 @@ def _model(cfg: dict, shapes: dict):
     return model, int(setup.get("epoch") or 0)
 
 
+
 def _summary(model) -> str:
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=120)
@@ -125,6 +126,7 @@ def train(cfg: dict) -> TrainResult:
     setup_gpu(cfg.get("gpu_cfg"))
     keras.utils.set_random_seed(seed)
     model, initial_epoch = _model(cfg, shapes)
+    model.run_eagerly = bool(cfg.get("run_eagerly"))
     n_epochs = int(setup.get("n_epochs", 1))
     if initial_epoch >= n_epochs:
         raise TaumlError(f"SetupNN.n_epochs {n_epochs}: the training starts at epoch {initial_epoch}, nothing to do")
