@@ -29,6 +29,9 @@ ECAL_RADIUS, ECAL_Z = 129.0, 317.0
 DECAY_MODES = {0: (1, 0), 1: (1, 1), 2: (1, 2), 5: (2, 0), 6: (2, 1), 10: (3, 0), 11: (3, 1)}
 NEW_DECAY_MODES = (0, 1, 2, 10, 11)
 OLD_DECAY_MODES = (0, 1, 2, 10)
+# the mass bend correction only where the window does not grow with pt: first order in the strip size, it is
+# far too generous for the pt-scaled windows of DM 1 and 2 (1-prongs with a pile-up strip would become DM 1)
+BEND_MASS_MODES = (11,)
 DM2_PI0_MASS = (0.05, 0.2)  # minPi0Mass, maxPi0Mass: the mass of the two strips of DM 2, taken massless
 ISO_WORKING_POINTS = ((3, 2.5), (4, 1.5), (5, 0.8))  # (DiscriminatorWP bit, max combined isolation in GeV)
 
@@ -134,7 +137,7 @@ def _hypotheses(pf, charged: np.ndarray, strip_p4: np.ndarray) -> list[dict]:
         pt = np.hypot(p4[:, 0], p4[:, 1])
         lo, hi = _mass_window(dm, pt)
         cone = signal_cone(pt)[:, None]
-        slack = _bend_mass(p4, mass, strips[si], st_bend, si) if n_strips else 0.0
+        slack = _bend_mass(p4, mass, strips[si], st_bend, si) if dm in BEND_MASS_MODES else 0.0
         ok = (mass + slack >= lo) & (mass - slack <= hi)
         ok &= (delta_r(ch_eta[ci], ch_phi[ci], eta[:, None], phi[:, None]) < cone).all(axis=1)
         if n_strips:  # strips may reach out of the cone by their own size ("bend correction")
