@@ -26,6 +26,7 @@ include: "rules/shuffle.smk"
 include: "rules/spectral.smk"
 include: "rules/validation.smk"
 include: "rules/inputs.smk"
+include: "rules/training.smk"
 include: "rules/evaluation.smk"
 include: "rules/batch.smk"  # last: derives batch-system requests from every rule's resources
 

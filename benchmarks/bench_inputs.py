@@ -1,7 +1,7 @@
 """Training-input speed: taus/s per core for the cell grids alone and for full DataLoader batches (dense and
 sparse), and memory per batch, on production-like TauTuples of the embedded producer.
 
-    python benchmarks/bench_inputs.py [--events 400] [--input FILE.root] [--batch-size 250] [--epochs 2]
+    python benchmarks/bench_inputs.py [--events 400] [--input FILE.root ...] [--batch-size 250] [--epochs 2]
 
 References measured in the same run: (1) a plain-Python per-object loop doing the membership and the
 highest-pt choice per cell (the work of the original's cling loop, without any feature) on a few hundred taus;
@@ -71,13 +71,13 @@ def batch_megabytes(x: dict) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=400, help="events per process (DYtautau, QCD, TT)")
-    p.add_argument("--input", default=None, help="an existing TauTuple instead of producing one")
+    p.add_argument("--input", nargs="+", default=None, help="existing TauTuples instead of producing some")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--epochs", type=int, default=2, help="loader epochs timed per mode (after one warm-up)")
     args = p.parse_args()
     cfg = load_training_cfg(REPO / "config/training/training_v1.yaml")
     with tempfile.TemporaryDirectory() as tmp:
-        files = [args.input] if args.input else []
+        files = list(args.input or [])
         if not files:
             for i, process in enumerate(PROCESSES):
                 path = Path(tmp) / f"{process}.root"

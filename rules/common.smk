@@ -3,6 +3,7 @@
 # so every key the schema gives a default is read here without a fallback.
 import os
 import re
+import sys
 import shlex
 from pathlib import Path
 
@@ -218,14 +219,35 @@ def cell_flags():
 from tauml.evaluation.plot_setup import load_setup
 
 EVALUATION = config["evaluation"]
-EVAL_MODELS = EVALUATION["models"]
 MODELS_DIR = f"{OUT}/models"
 PRED_DIR = f"{OUT}/predictions"
 PLOTS_DIR = f"{OUT}/plots"
 BDT_MODEL = f"{MODELS_DIR}/bdt/bdt.pkl"
 BDT_WORKING_POINTS = f"{MODELS_DIR}/bdt/bdt_working_points.json"
 MODEL_FORM_PATH = {"keras": "model.keras", "saved_model": "saved_model", "frozen": "frozen.pb"}
-EVAL_PAIRS = {f"{p['taus']}_vs_{p['other']}": p for p in EVALUATION["pairs"]}
+
+
+
+def _eval_pairs():
+    """{<taus>_vs_<other>: pair} of the configured pairs whose items the testing cfg makes; others are
+    dropped with a warning (a test configuration with fewer testing items keeps the default pairs)."""
+    pairs = {}
+    for p in EVALUATION["pairs"]:
+        unknown = [i for i in (p["taus"], p["other"]) if i not in TESTING_ITEMS]
+        if unknown:
+            print(f"tauml: evaluation pair {p['taus']} vs {p['other']} skipped: {', '.join(unknown)} not in "
+                  f"{SHUFFLE['testing']['cfg']}", file=sys.stderr)
+        else:
+            pairs[f"{p['taus']}_vs_{p['other']}"] = p
+    return pairs
+
+
+EVAL_PAIRS = _eval_pairs()
+
+
+def eval_models():
+    """Models to evaluate: config["evaluation"]["models"], or (null) every training run of rules/training.smk."""
+    return EVALUATION["models"] if EVALUATION["models"] is not None else list(TRAINING_RUNS)
 
 
 def model_form(wildcards):
@@ -263,12 +285,32 @@ def evaluation_flags(wildcards):
 
 
 def evaluation_targets():
-    """ROC plots of every model and pair, the BDT predictions, the report's extra entries. DeepTau plots are
-    built only when a rule included before rules/evaluation.smk (rules/training.smk) or an existing directory
-    provides models/<name>/, so the chain stays runnable without a training stage."""
-    makes_models = any(f"{MODELS_DIR}/" in str(o) for r in workflow.rules if r.name != "train_bdt" for o in r.output)
-    models = [m for m in EVAL_MODELS if makes_models or os.path.exists(f"{MODELS_DIR}/{m}")]
-    items = sorted({i for p in EVAL_PAIRS.values() for i in (p["taus"], p["other"])})
-    bdt = expand(f"{PRED_DIR}/bdt/{{item}}_pred.h5", item=items)
-    plots = expand(f"{PLOTS_DIR}/{{model}}/{{pair}}.pdf", model=models, pair=EVAL_PAIRS)
-    return plots + bdt + [f"{REPORT_DIR}/config.yaml", f"{REPORT_DIR}/validation"]
+    """ROC plots of every model and pair, and the report's own entries (configuration, validation, losses)."""
+    models = eval_models()
+    return (expand(f"{PLOTS_DIR}/{{model}}/{{pair}}.pdf", model=models, pair=EVAL_PAIRS)
+            + expand(f"{REPORT_DIR}/losses/{{model}}.png", model=models)
+            + [f"{REPORT_DIR}/config.yaml", f"{REPORT_DIR}/validation"])
+
+
+# --- training -------------------------------------------------------------------------------------------
+import shlex
+
+from tauml.training.config import read_override_lines
+
+TRAINING = config["training"]
+TRAIN_CONFIG = TRAINING["config"]
+# train.yaml composes the training_v1.yaml next to it (the one training_inputs.cfg names by default)
+TRAIN_TRAINING_CFG = os.path.join(os.path.dirname(TRAIN_CONFIG), "training_v1.yaml")
+TRAINING_RUNS = read_override_lines(TRAINING["runs"])  # {run name: [Hydra overrides]}, one train job each
+TRAINING_TUPLES = training_tuples("h5")
+MLRUNS_DIR = f"{OUT}/mlruns"
+
+
+def training_input_files(wildcards, input):
+    """The input_files override: the training tuples as a Hydra list of quoted paths."""
+    return "input_files=[" + ",".join(f"'{path}'" for path in input.tuples) + "]"
+
+
+def training_overrides(wildcards):
+    """config["training"]["overrides"] for every run, then the run's own line."""
+    return " ".join(shlex.quote(o) for o in TRAINING["overrides"] + TRAINING_RUNS[wildcards.run])

@@ -2,7 +2,8 @@
 # baseline_bdt train/apply (-> tauml.evaluation.bdt), evaluate_performance per (tau_h item, other item) pair
 # (-> tauml.evaluation.performance), and the report's extra entries (workflow/scripts/report_config.py):
 #   predictions/{model}/<item>_pred.h5, predictions/bdt/<item>_pred.h5, models/bdt/bdt.pkl,
-#   plots/{model}/<taus>_vs_<other>.pdf + _pt_<lo>_<hi>.png + .json, report/config.yaml, report/validation/
+#   plots/{model}/<taus>_vs_<other>.pdf + _pt_<lo>_<hi>.png + .json, report/config.yaml, report/validation/,
+#   report/losses/{model}.png (workflow/scripts/loss_curves.py)
 
 
 rule apply_training:
@@ -14,7 +15,7 @@ rule apply_training:
     output:
         f"{PRED_DIR}/{{model}}/{{item}}_pred.h5",
     wildcard_constraints:
-        model="|".join(map(re.escape, EVAL_MODELS)),
+        model="|".join(map(re.escape, eval_models())),
         item="|".join(map(re.escape, TESTING_ITEMS)),
     params:
         tuple=lambda w, input: f"{input.testing}/{w.item}.root",
@@ -96,7 +97,7 @@ rule evaluate_performance:
         pngs=[report(png, caption="../report/roc.rst", category="ROC curves", subcategory="{model}")
               for png in EVAL_PNGS],
     wildcard_constraints:
-        model="|".join(map(re.escape, EVAL_MODELS)),
+        model="|".join(map(re.escape, eval_models())),
         pair="|".join(map(re.escape, EVAL_PAIRS)),
     params:
         taus=pair_tuple("taus"),
@@ -158,6 +159,28 @@ rule report_validation:
         runtime=5,
     shell:
         "(rm -rf {output:q}.tmp && cp -r {input:q} {output:q}.tmp && mv {output:q}.tmp {output:q}) > {log:q} 2>&1"
+
+
+rule report_losses:
+    input:
+        f"{MODELS_DIR}/{{model}}/mlflow_run.json",
+    output:
+        report(f"{REPORT_DIR}/losses/{{model}}.png", caption="../report/losses.rst", category="Training"),
+    wildcard_constraints:
+        model="|".join(map(re.escape, eval_models())),
+    log:
+        f"{OUT}/logs/report_losses/{{model}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/report_losses/{{model}}.tsv"
+    conda:
+        "../envs/evaluation.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        disk_mb=10,
+        runtime=5,
+    script:
+        "../workflow/scripts/loss_curves.py"
 
 
 ALL_TARGETS.extend(evaluation_targets())

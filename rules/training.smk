@@ -8,7 +8,7 @@ rule train:
     input:
         tuples=TRAINING_TUPLES,
         scaling=SCALING_JSON,
-        cfg=TRAINING_CFG_PATH,
+        cfg=TRAIN_TRAINING_CFG,
         train_cfg=TRAIN_CONFIG,
     output:
         keras=f"{MODELS_DIR}/{{run}}/model.keras",

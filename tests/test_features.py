@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 CFG_PATH = REPO / "config/training/training_v1.yaml"
 COL = column_index()
 TAU = {name: i for i, name in enumerate(TAU_FLAT)}
+ROOT_LEAF_CODE = {"f4": "F", "i4": "I", "u4": "i", "u8": "l"}
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +327,43 @@ def test_unknown_pf_type_is_an_error(cfg, tmp_path):
                                                  "pfCand": [{"particleType": 9}]}]))
     with pytest.raises(TaumlError, match="unknown pfCand_particleType 9"):
         read_all(tmp_path / "t.root", cfg)
+
+
+def test_std_vector_inputs_give_the_same_cells(cfg, tmp_path):
+    ROOT = pytest.importorskip("ROOT")
+    import uproot
+    from tauml.features.grids import needed_branches
+    a = realistic(25, 8)
+    write_tree(tmp_path / "counted.root", a)
+    names = needed_branches(cfg)
+    f = ROOT.TFile(str(tmp_path / "vector.root"), "RECREATE")
+    tree = ROOT.TTree("taus", "taus")
+    holders = {}
+    for name in names:
+        dtype = branches()[name].dtype
+        if branches()[name].jagged:
+            holders[name] = ROOT.std.vector("float" if dtype.kind == "f" else "int")()
+            tree.Branch(name, holders[name])
+        else:
+            holders[name] = np.zeros(1, dtype)
+            tree.Branch(name, holders[name], f"{name}/{ROOT_LEAF_CODE[dtype.str[1:]]}")
+    for i in range(25):
+        for name in names:
+            if branches()[name].jagged:
+                holders[name].clear()
+                for x in np.asarray(a[name][i]).tolist():
+                    holders[name].push_back(x)
+            else:
+                holders[name][0] = np.asarray(a[name])[i]
+        tree.Fill()
+    f.Write()
+    f.Close()
+    assert "vector<float>" in uproot.open(tmp_path / "vector.root")["taus"]["pfCand_pt"].typename
+    counted, vector = read_all(tmp_path / "counted.root", cfg), read_all(tmp_path / "vector.root", cfg)
+    assert np.array_equal(counted.tau, vector.tau, equal_nan=True)
+    assert np.array_equal(counted.tau_type, vector.tau_type)
+    for grid in ("inner", "outer"):
+        c, v = counted.cells[grid], vector.cells[grid]
+        assert len(c.tau_row) > 0
+        assert np.array_equal(c.tau_row, v.tau_row) and np.array_equal(c.eta_index, v.eta_index)
+        assert np.array_equal(c.phi_index, v.phi_index) and np.array_equal(c.values, v.values, equal_nan=True)

@@ -140,6 +140,14 @@ def test_sparse_loader_batches(cfg, tuples):
         assert index[:, 0].max() < 50
 
 
+def test_consumer_may_stop_early(cfg, tuples):
+    loader = DataLoader(cfg, [tuples[0][2]], identity_scaling(cfg), batch_size=20, sparse=True, max_queue_size=1)
+    for epoch in range(2):  # the producer thread ends although the queue is full
+        batches = loader.epoch(epoch)
+        assert len(next(batches)[1]) == 20
+        batches.close()
+
+
 def test_split_files_is_sorted_and_deterministic():
     files = ["d.h5", "a.h5", "c.h5", "b.h5", "e.h5"]
     train, val = split_files(files, 0.3)

@@ -24,7 +24,7 @@ from .scaling import Scaling
 from .sources import open_source
 from .weights import SpectrumWeights
 
-DEFAULT_CHUNK = 2000  # entries per work item: memory per item stays ~100 MB with production-like taus
+DEFAULT_CHUNK = 5000  # entries per work item: ~100 MB of cell rows with production-like taus
 
 
 def split_files(files: Sequence[str | os.PathLike], validation_split: float) -> tuple[list[str], list[str]]:
@@ -68,14 +68,11 @@ class DataLoader:
         self.max_queue_size = max(1, int(max_queue_size or nn.get("max_queue_size", 10)))
         self.chunk_size = max(1, int(chunk_size))
         self.weights = SpectrumWeights.from_setup(training_cfg) if weights else None
-        self._entries = {f: open_source(f, training_cfg).n_entries for f in self.files}
-        self._local = threading.local()  # per reading thread: {path: opened source}
-
-    def _source(self, path: str):
-        opened = self._local.__dict__.setdefault("sources", {})
-        if path not in opened:
-            opened[path] = open_source(path, self.cfg)
-        return opened[path]
+        # opened sources kept across epochs (opening a TauTuple reads the metadata of all its branches), each used
+        # by one thread at a time
+        self._lock = threading.Lock()
+        self._free = {f: [open_source(f, training_cfg)] for f in self.files}
+        self._entries = {f: self._free[f][0].n_entries for f in self.files}
 
     def _items(self, rng: np.random.Generator) -> list[tuple[str, int, int]]:
         items = []
@@ -87,7 +84,14 @@ class DataLoader:
 
     def _read(self, item, rng_seed) -> RawTaus:
         path, start, stop = item
-        raw = self._source(path).read(start, stop)
+        with self._lock:
+            source = self._free[path].pop() if self._free[path] else None
+        source = source or open_source(path, self.cfg)
+        try:
+            raw = source.read(start, stop)
+        finally:
+            with self._lock:
+                self._free[path].append(source)
         rows = select_training_taus(raw, self.cfg)
         return raw.take(np.random.default_rng(rng_seed).permutation(rows))
 
@@ -139,21 +143,24 @@ class DataLoader:
         stop = threading.Event()
         done = object()
 
+        def put(item) -> bool:
+            """Queue ``item`` unless the consumer has gone; False once it has."""
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def produce():
             try:
                 for raw in self._raw_batches(i):
-                    item = self._assemble(raw)
-                    while not stop.is_set():
-                        try:
-                            out.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not put(self._assemble(raw)):
                         return
-                out.put(done)
+                put(done)
             except BaseException as err:  # handed to the consumer
-                out.put(err)
+                put(err)
 
         thread = threading.Thread(target=produce, name="tauml-loader", daemon=True)
         thread.start()

@@ -60,8 +60,8 @@ def root_to_hdf(input_path, output_path, trees=DEFAULT_TREES, chunk_size: int = 
                                 values = values.astype(np.int32)  # as the original
                             if b not in datasets:
                                 datasets[b] = group.create_dataset(
-                                    b, shape=(n,), dtype=values.dtype, chunks=(chunk_rows,),
-                                    compression="gzip", compression_opts=GZIP_LEVEL)
+                                    b, shape=(n,), maxshape=(None,), dtype=values.dtype, chunks=(chunk_rows,),
+                                    compression="gzip", compression_opts=GZIP_LEVEL, track_times=False)
                             datasets[b][start:stop] = values
                         bar.update(stop - start)
     except OSError as err:

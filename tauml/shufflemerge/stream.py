@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
@@ -41,11 +42,11 @@ STREAM, ITEM = " stream", " item"  # labels stored with the entries in a shard (
 
 
 def read_entries(tree, path: str, names: list[str], start: int, stop: int) -> Chunk:
-    try:
-        arrays = tree.arrays(names, entry_start=start, entry_stop=stop, library="ak", array_cache=None)
+    try:  # how=dict: uproot's own zipping of 552 branches costs a third of a small read
+        arrays = tree.arrays(names, entry_start=start, entry_stop=stop, library="ak", array_cache=None, how=dict)
     except Exception as err:
         raise TaumlError(f"{path}: cannot read entries {start}-{stop} of tree 'taus' ({err})") from err
-    return columns.from_awkward(arrays, path)
+    return columns.from_awkward(ak.Array(arrays), path)
 
 
 def open_input(path: str, expected: int, names: list[str]):

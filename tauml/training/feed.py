@@ -92,6 +92,8 @@ def keras_data(feed: EpochFeed, shapes: Mapping[str, tuple], sparse: bool, n_out
     if feed.weights:
         signature += (tf.TensorSpec((None,), tf.float32),)
     dataset = tf.data.Dataset.from_generator(lambda: iter(feed), output_signature=signature)
+    if feed.n_batches:  # the loader yields exactly n_batches: Keras knows the epoch length
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(feed.n_batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

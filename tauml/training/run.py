@@ -6,6 +6,7 @@ logs and ``metrics.log`` at the end, also when the training fails.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -15,10 +16,14 @@ from pathlib import Path
 import yaml
 
 from ..core.errors import TaumlError
+from ..core.io import atomic_path
 from ..features.config import input_shapes
 from ..features.loader import DataLoader, as_scaling, split_files
 from .config import input_files
 from .tracking import experiment_id, run_params, tracking_uri
+
+
+RUN_INFO = "mlflow_run.json"  # in model_dir: which mlflow run made the model
 
 
 @dataclass
@@ -177,6 +182,11 @@ def train(cfg: dict) -> TrainResult:
             final = Path(cfg["model_dir"]) if cfg.get("model_dir") else work / f"{prefix}_final"
             save_model_forms(model, final)
             mlflow.log_artifacts(str(final), "model")
+            if cfg.get("model_dir"):
+                info = {"run_id": run.info.run_id, "experiment_id": exp_id, "tracking_uri": uri,
+                        "artifact_uri": run.info.artifact_uri}
+                with atomic_path(final / RUN_INFO) as tmp:
+                    tmp.write_text(json.dumps(info, indent=2) + "\n")
             return TrainResult(run.info.run_id, exp_id, run.info.artifact_uri, initial_epoch, n_epochs,
                                {k: [float(v) for v in vs] for k, vs in history.history.items()})
     finally:
