@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +65,12 @@ def python_reference(chunk, cfg, n_taus: int) -> float:
     return (time.process_time() - start) / n_taus
 
 
+def rss_megabytes() -> float:
+    """Resident memory of this process now (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def batch_megabytes(x: dict) -> float:
     return sum(v.nbytes for v in x.values()) / 2**20
 
@@ -101,13 +108,21 @@ def main() -> None:
             warm = list(loader.epoch(0))
             megabytes = np.mean([batch_megabytes(x) for x, _, _ in warm[:-1] or warm])
             n_taus = sum(len(y) for _, y, _ in warm)
-            (_, wall, cpu) = timed(lambda: [sum(1 for _ in loader.epoch(e)) for e in range(1, 1 + args.epochs)])
+            rss = []
+
+            def epochs():
+                for e in range(1, 1 + args.epochs):
+                    sum(1 for _ in loader.epoch(e))
+                    rss.append(rss_megabytes())
+
+            _, wall, cpu = timed(epochs)
             rate = n_taus * args.epochs / cpu
             mode = "sparse" if sparse else "dense"
             print(f"loader {mode}: {rate:,.0f} taus/s per core end to end (cpu {cpu:.2f} s, wall {wall:.2f} s, "
                   f"{n_taus} training taus x {args.epochs} epochs) -> x{rate / ORIGINAL_TAUS_PER_S:.0f} the original;"
                   f" {megabytes:.1f} MB per {args.batch_size}-tau batch "
-                  f"(original dense {ORIGINAL_DENSE_BATCH_MB:.0f} MB: x{ORIGINAL_DENSE_BATCH_MB / megabytes:.2f})")
+                  f"(original dense {ORIGINAL_DENSE_BATCH_MB:.0f} MB: x{ORIGINAL_DENSE_BATCH_MB / megabytes:.2f}); "
+                  f"RSS after each epoch: {', '.join(f'{r:.0f}' for r in rss)} MB")
 
 
 def _identity(cfg) -> dict:

@@ -84,14 +84,17 @@ def decay_modes(tau: dict) -> str:
     for name in (*GEN_MODES, "other"):
         m = tau["gen_mode"] == name
         reco_dm = tau["tau_decayMode"][m & tau["reco"]]
-        migration = [percent(np.mean(reco_dm == dm) * np.mean(tau["reco"][m])) if m.sum() else "–" for dm in RECO_MODES]
+        migration = [percent(np.mean(reco_dm == dm) * np.mean(tau["reco"][m])) if m.sum() else "–"
+                     for dm in RECO_MODES]
         pdg = percent(PDG_MODES[name] / 64.8) if name in PDG_MODES else percent(1 - pdg_hadronic / 64.8)
         rows.append([name, m.sum(), percent(m.mean()), pdg, *migration, percent(1 - np.mean(tau["reco"][m]))])
     reco = tau["tau_decayMode"][tau["reco"]]
-    rows.append(["**reconstructed DM fraction**", len(reco), "", "", *(percent(np.mean(reco == dm)) for dm in RECO_MODES),
-                 ""])
-    header = ["generator mode", "taus", "gen %", "PDG %", *(f"→ DM {dm} %" for dm in RECO_MODES), "not reconstructed %"]
-    return table(header, rows) + f"\n\n{n} generator tau_h with visible pt > 20 GeV and |eta| < 2.3 (DY→ττ and Z'→ττ)."
+    rows.append(["**reconstructed DM fraction**", len(reco), "", "",
+                 *(percent(np.mean(reco == dm)) for dm in RECO_MODES), ""])
+    header = ["generator mode", "taus", "gen %", "PDG %", *(f"→ DM {dm} %" for dm in RECO_MODES),
+              "not reconstructed %"]
+    return table(header, rows) + (f"\n\n{n} generator tau_h with visible pt > 20 GeV and |eta| < 2.3 "
+                                  "(DY→ττ and Z'→ττ).")
 
 
 def efficiency(tau: dict) -> str:
@@ -130,7 +133,8 @@ def resolutions(samples: dict, tau: dict) -> str:
         fake = m & a["has_tau"] & (a["type"] == TauType.e)
         eop = leading(a["jagged"], "ele_eSuperClusterOverP", fake)
         rows.append([f"E/p of e→tau_h candidates, {process}", len(eop), quantiles(eop)])
-    rows.append(["tau_dxy_error (µm), genuine tau_h", tau["reco"].sum(), quantiles(1e4 * tau["tau_dxy_error"][tau["reco"]])])
+    rows.append(["tau_dxy_error (µm), genuine tau_h", tau["reco"].sum(),
+                 quantiles(1e4 * tau["tau_dxy_error"][tau["reco"]])])
     if "DYtautau" in samples:
         j = samples["DYtautau"]["jagged"]
         ok = (j.pfCand_hasTrackDetails == 1) & (j.pfCand_charge != 0)
@@ -173,15 +177,15 @@ def fake_rates(samples: dict) -> str:
             cells.append(f"{percent(np.mean(hit[m]))} ({m.sum()})" if m.sum() else "–")
         rows.append([f"{label} → tau_h candidate, {process}", *cells])
     header = ["rate % (entries)", *(f"pt {lo}–{hi}" for lo, hi in zip(JET_PT_BINS, JET_PT_BINS[1:]))]
-    return table(header, rows) + ("\n\nJets: entries with a reco jet and no gen lepton, pt of the jet; e and μ: prompt "
-                                  "gen leptons, visible pt; a candidate is a reco tau passing decayModeFindingNewDMs "
-                                  "with pt > 18 GeV.")
+    return table(header, rows) + ("\n\nJets: entries with a reco jet and no gen lepton, pt of the jet; e and μ: "
+                                  "prompt gen leptons, visible pt; a candidate is a reco tau passing "
+                                  "decayModeFindingNewDMs with pt > 18 GeV.")
 
 
 def pileup(samples: dict, tau: dict, scan: dict) -> str:
     rows = []
     for mu, a in sorted(scan.items()):
-        rows.append([f"μ = {mu:g}", f"{np.mean(a['npu']):.1f}", f"{np.mean(a['npv']):.1f}", f"{np.mean(a['rho']):.1f}"])
+        rows.append([f"μ = {mu:g}", *(f"{np.mean(a[k]):.1f}" for k in ("npu", "npv", "rho"))])
     out = table(["DY→μμ sample", "mean npu", "mean npv", "mean rho (GeV)"], rows)
     rows = []
     jets = None

@@ -276,3 +276,18 @@ def test_producer_parts_and_parity(tuples, tmp_path):
                                     "--end-entry", "100"]) == 0
     evt = uproot.open(odd)["taus"].arrays(["evt"], library="np")["evt"]
     assert np.array_equal(evt, whole[:100][whole[:100] % 2 == 1])
+
+
+def test_feature_scaling_masks_infinities(tmp_path):
+    a = realistic(60, 33)
+    iso = np.array(a["tau_chargedIsoPtSum"], np.float32)
+    iso[[2, 7]] = [np.inf, -np.inf]
+    a["tau_chargedIsoPtSum"] = iso
+    write_tree(tmp_path / "inf.root", a)
+    out = tmp_path / "json"
+    assert feature_scaling_main(["--cfg", str(CFG_PATH), "--file-path", str(tmp_path / "inf.root"),
+                                 "--output-json-folder", str(out), "--var_types", "TauFlat"]) == 0
+    params = json.loads((out / "scaling_params_v1.json").read_text())
+    assert list(params) == ["TauFlat"]
+    finite = iso[np.isfinite(iso) & (np.asarray(a["tau_index"]) >= 0)].astype(np.float64)
+    assert params["TauFlat"]["tau_chargedIsoPtSum"]["global"]["mean"] == float(f"{finite.mean():.4g}")

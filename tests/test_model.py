@@ -159,6 +159,7 @@ def test_sparse_cells_give_the_dense_prediction(tiny_model):
     np.testing.assert_allclose(model.predict_on_batch(sparse), dense.predict_on_batch(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_model_forms_agree_and_frozen_graph_loads_with_tf_graph_apis(tiny_model, tmp_path):
     import tensorflow as tf
 
@@ -190,14 +191,17 @@ JAX_SCRIPT = """
 import numpy as np, keras
 from tauml.features.config import load_training_cfg, input_shapes
 from tauml.model import build_model, compile_model
+from tests.test_model import sparse_from_dense, tiny_cfg
 cfg = load_training_cfg({cfg!r})
 model = build_model(cfg)
 print("params", sum(int(np.prod(v.shape)) for v in model.trainable_weights),
       sum(int(np.prod(v.shape)) for v in model.non_trainable_weights))
+cfg = tiny_cfg()  # the training step on a small network: XLA compiles the full one for minutes on 2 cores
+model = build_model(cfg, sparse=True)
 compile_model(model, cfg["SetupNN"])
 shapes = input_shapes(cfg)
 rng = np.random.default_rng(0)
-x = {{k: rng.normal(size=(8, *s)).astype("float32") for k, s in shapes.items()}}
+x = sparse_from_dense({{k: rng.normal(size=(8, *s)).astype("float32") for k, s in shapes.items()}})
 y = np.eye(4, dtype="float32")[np.arange(8) % 4]
 first = model.train_on_batch(x, y, return_dict=True)["loss"]
 print("step", keras.backend.backend(), int(model.optimizer.iterations), np.isfinite(first))
@@ -207,8 +211,8 @@ print("step", keras.backend.backend(), int(model.optimizer.iterations), np.isfin
 def test_jax_backend_builds_the_same_network_and_trains():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT.format(cfg=str(TRAINING_CFG))], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT.format(cfg=str(TRAINING_CFG))], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "params 1151378 9908" in proc.stdout
     assert "step jax 1 True" in proc.stdout

@@ -148,10 +148,11 @@ def test_importing_io_patches_nothing():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("algo", ["ZLIB", "LZMA", "LZ4"])
+@pytest.mark.parametrize("algo", ["ZLIB", "LZMA", "ZSTD"])
 def test_threaded_basket_compression_writes_the_same_bytes(tmp_path, monkeypatch, deterministic_uproot, algo):
     """``compression_threads``: every basket is taken from the threads' queue, and the file equals the one
-    compressed basket by basket in the writing thread."""
+    compressed basket by basket in the writing thread (LZ4 stays in the writing thread: it is faster than
+    the queue)."""
     taken = []
     compressed = uproot_speedup._BasketQueue.compressed
 

@@ -124,8 +124,8 @@ def test_pvalues_json_structure(good_run):
     assert len(leaves) == 3 + 2 * (4 + 1 + 3)
     for path, values in leaves:
         assert len(values) == 10
-        assert values[0] == 1.0  # chunk 0 against itself
-        assert all(0 <= p <= 1 for p in values), path
+        assert values[0] is None  # chunk 0 is the reference, not compared with itself
+        assert all(0 <= p <= 1 for p in values[1:]), path
     assert {tuple(p[-1:]) for p, _ in leaves if len(p) == 3} == {("tau_pt",), ("tau_eta",)}
 
 

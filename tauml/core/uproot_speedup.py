@@ -21,11 +21,12 @@ baskets, and a tree whose metadata comes from the cache).
 (~20 per branch and basket), and a buffered file flushes on every seek; this file only moves a position
 and writes contiguous runs with one ``pwrite``.
 
-3. ``compression_threads(n)``: inside it, ``Tree.extend`` compresses the baskets of one extend (one per branch)
-in ``n`` threads ahead of uproot's sequential basket writer (zlib, xz and lz4 release the GIL). ``extend``
-and the three basket writers are recompiled, as in 1, so that each basket takes its bytes from the queue of
-compressed baskets when the queue's head was made from the same uncompressed bytes (length and 128-bit hash)
-with the same algorithm; otherwise it compresses as uproot does. The file is the same byte for byte.
+3. ``compression_threads(n)``: inside it, ``Tree.extend`` compresses the baskets of one extend (one per
+branch) in ``n`` threads ahead of uproot's sequential basket writer (zlib, xz, zstd release the GIL; LZ4 is
+left inline, faster than the queue). ``extend`` and the three basket writers are recompiled, as in 1, so that
+each basket takes its bytes from the queue of compressed baskets when the queue's head was made from the same
+uncompressed bytes (length and 128-bit hash) with the same algorithm; otherwise it compresses as uproot does.
+The file is the same byte for byte.
 """
 from __future__ import annotations
 
@@ -343,7 +344,9 @@ def _start_baskets(tree, tofill) -> None:
     if old is not None:
         old.cancel()
     pool = _POOL.get()
-    _queue.current = _BasketQueue(pool, tree, tofill) if pool is not None and len(tofill) > 1 else None
+    # LZ4 compresses at GB/s: the queue's extra copy and hash of each basket would cost more than it saves
+    threaded = pool is not None and len(tofill) > 1 and not isinstance(tofill[0][1], uproot.compression.LZ4)
+    _queue.current = _BasketQueue(pool, tree, tofill) if threaded else None
 
 
 def _compress(data, compression):

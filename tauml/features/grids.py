@@ -33,7 +33,8 @@ def _flat(values) -> tuple[np.ndarray, np.ndarray]:
     return offsets - offsets[0], np.asarray(layout.content.data)[offsets[0]:offsets[-1]]
 
 
-def _check_finite(path, name, values: np.ndarray) -> None:
+def _reject_nan(path, name, values: np.ndarray) -> None:
+    """NaN in an input is an error; +-inf passes (it makes a feature undefined, as the original masked it)."""
     if values.dtype.kind == "f" and np.isnan(values).any():
         raise TaumlError(f"{path}: NaN in branch '{name}'")
 
@@ -47,7 +48,7 @@ def _matrix(chunk, path, coll: str) -> tuple[np.ndarray, np.ndarray]:
         off, content = _flat(chunk[name])
         if len(content) != len(out) or not np.array_equal(off, offsets):
             raise TaumlError(f"{path}: branch '{name}' has other lengths than '{coll}_{cols[0]}'")
-        _check_finite(path, name, content)
+        _reject_nan(path, name, content)
         out[:, i] = content
     return offsets, out
 
@@ -67,7 +68,7 @@ def _prepare(chunk, cfg: dict, path):
     scalars = {}
     for name in set(TAU_BRANCHES) | set(kernels.TAU_COLS):
         scalars[name] = np.asarray(chunk[name])
-        _check_finite(path, name, scalars[name])
+        _reject_nan(path, name, scalars[name])
     tau_table = np.stack([np.asarray(scalars[c], np.float64) for c in kernels.TAU_COLS], axis=1)
     mats = {coll: _matrix(chunk, path, coll) for coll in COLLECTIONS}
     ptype = mats["pfCand"][1][:, kernels.PF_COLS.index("particleType")].astype(np.int64)

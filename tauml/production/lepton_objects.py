@@ -41,7 +41,8 @@ def electrons(c: dict, rng) -> dict[str, np.ndarray]:
     # the supercluster collects most, not all, of the bremsstrahlung; showers in the barrel-endcap crack leak
     collected = np.where(real, 1 - brem * (1 - rng.uniform(0.6, 1.0, n)), 1.0)
     crack = np.abs(np.abs(eta) - 1.51) < 0.07
-    leak = np.where(crack, rng.uniform(0.6, 1.0, n), np.where(rng.uniform(size=n) < 0.1, 1 - rng.exponential(0.05, n), 1.0))
+    leak = np.where(crack, rng.uniform(0.6, 1.0, n),
+                    np.where(rng.uniform(size=n) < 0.1, 1 - rng.exponential(0.05, n), 1.0))
     ecal = np.maximum(p_true * em_fraction * collected * np.clip(leak, 0.3, 1.0) * (1 + g(ecal_resolution(p_true))),
                       0.05)
     hadronic = np.where(real, ecal * (rng.exponential(0.015, n) + (rng.uniform(size=n) < 0.08) * rng.beta(1.5, 8, n)),
@@ -153,12 +154,14 @@ def muons(c: dict, rng) -> dict[str, np.ndarray]:
     global_muon = muon_like & (reached.sum(axis=1) >= 2)
     o.update({
         "muon_mass": np.full(n, 0.10566),
-        "muon_normalizedChi2": np.select([real, in_flight], [np.exp(rng.normal(0, 0.3, n)), np.exp(rng.normal(0.8, 0.5, n))],
+        "muon_normalizedChi2": np.select([real, in_flight],
+                                         [np.exp(rng.normal(0, 0.3, n)), np.exp(rng.normal(0.8, 0.5, n))],
                                          np.exp(rng.normal(1.0, 0.5, n))),
         "muon_numberOfValidHits": c["pfCand_nHits"][sel] + total_hits,
         "muon_segmentCompatibility": np.select([real, in_flight], [rng.beta(6, 1.5, n), rng.beta(4, 2, n)],
                                                rng.beta(2, 3, n)),
-        "muon_caloCompatibility": np.select([real, in_flight], [rng.beta(8, 2, n), rng.beta(5, 2.5, n)], rng.beta(2, 5, n)),
+        "muon_caloCompatibility": np.select([real, in_flight], [rng.beta(8, 2, n), rng.beta(5, 2.5, n)],
+                                            rng.beta(2, 5, n)),
         "muon_pfEcalEnergy": np.where(muon_like, rng.exponential(0.3, n), c["_ecal"][sel]),
         "muon_type": np.where(global_muon, MUON_TYPE_REAL, MUON_TYPE_PUNCH_THROUGH).astype(np.uint32),
         "_real": real,
