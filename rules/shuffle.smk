@@ -1,4 +1,4 @@
-# ShuffleMerge (tauml.cli.shufflemerge -> tauml.shufflemerge.plan, .stream) in the README's flow, and
+# ShuffleMerge (tauml.cli.shufflemerge -> tauml.shufflemerge.merge, .plan, .stream) in the README's flow, and
 # CreateTupleSizeList (tauml.cli.binning -> tauml.binning.size_list) between its two steps:
 #   step 1, one job per tau type: tuples/ -> training_preparation/all/<type>_pt_20_eta_0.000.root (+trainingWeight)
 #   its size list, then step 2: all/ -> training_preparation/training_tauTuple.root

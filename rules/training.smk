@@ -35,7 +35,7 @@ rule train:
         mem_mb=TRAINING["mem_mb"],
         disk_mb=TRAINING["disk_mb"],
         runtime=TRAINING["runtime"],
-        gpu=TRAINING["gpu"],
+        gpu=int(TRAINING["gpu"]),
     shell:
         "Training_v0p1 --config-dir {params.config_dir:q} experiment_name={params.experiment:q}"
         " path_to_mlflow={params.mlruns:q} scaling_cfg={input.scaling:q} {params.files:q} model_dir={params.model_dir:q}"

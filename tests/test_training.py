@@ -121,6 +121,7 @@ def _artifacts(client, run_id, path=None):
     return out
 
 
+@pytest.mark.slow  # a real training: minutes on 2 shared cores
 def test_short_training_writes_a_complete_mlflow_run(trained, inputs):
     from tauml.features.loader import DataLoader
     from tauml.model import load_predictor
@@ -169,6 +170,7 @@ def test_short_training_writes_a_complete_mlflow_run(trained, inputs):
     np.testing.assert_allclose(got, reference, atol=1e-5)
 
 
+@pytest.mark.slow  # a real training: minutes on 2 shared cores
 def test_resume_continues_at_the_checkpoint_epoch_with_its_optimizer_state(trained, inputs, capsys):
     import keras
 
@@ -185,6 +187,7 @@ def test_resume_continues_at_the_checkpoint_epoch_with_its_optimizer_state(train
     assert [m.step for m in _client(trained["store"]).get_metric_history(run.info.run_id, "loss")] == [1]
 
 
+@pytest.mark.slow  # a real training: minutes on 2 shared cores
 def test_print_results_and_run_tensorboard(trained, capsys):
     assert print_results_main([str(trained["store"])]) == 0
     out = capsys.readouterr().out

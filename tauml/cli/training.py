@@ -17,7 +17,7 @@ def _train_parser() -> argparse.ArgumentParser:
                     "grammar: key=value, +new_key=value, ~key, nested dicts as 'training_cfg.SetupNN.tau_net="
                     "{dropout_rate: 0.3}'. The working directory does not change.",
         epilog="Example: Training_v0p1 experiment_name=run3_cnn_ho2 scaling_cfg=results/scaling/scaling.json "
-               "training_cfg.SetupNN.n_batches=100. Browse the runs with `mlflow ui --backend-store-uri mlruns`.")
+               "training_cfg.SetupNN.n_batches=100. Browse the runs with `MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri mlruns`.")
     p.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="Hydra overrides (experiment_name=NAME is required)")
     p.add_argument("--config-dir", "-cd", default=DEFAULT_CONFIG_DIR, help="directory of train.yaml and training_v1.yaml")
     p.add_argument("--config-name", "-cn", default=DEFAULT_CONFIG_NAME, help="configuration name")

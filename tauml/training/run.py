@@ -167,7 +167,7 @@ def train(cfg: dict) -> TrainResult:
                 history = model.fit(
                     keras_data(train_feed, shapes, sparse),
                     validation_data=keras_data(val_feed, shapes, sparse) if val_feed else None,
-                    epochs=n_epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                    epochs=n_epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
                     verbose=1 if sys.stdout.isatty() else 2)
             except Exception:
                 loader_error = train_feed.error or (val_feed.error if val_feed else None)

@@ -30,9 +30,16 @@ def tracking_uri(cfg: Mapping) -> str:
 
 def experiment_id(client, name: str) -> str:
     """The id of experiment ``name``, created if missing."""
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name)
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # a parallel training created it first
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
     if experiment.lifecycle_stage != "active":
         raise TaumlError(f"mlflow experiment '{name}' is deleted: restore it or choose another experiment_name")
     return experiment.experiment_id
