@@ -167,9 +167,9 @@ def test_spectral_hists_read_root_url_like_local(served, tmp_path):
                                   "--output_entries", str(tmp_path / "bad.txt"), "--quiet"]) == 1
     assert not (tmp_path / "bad.root").exists() and not (tmp_path / "bad.txt").exists()
 
-    # dataset loop over the sub-directories of a root:// URL; the filter sees the full URL
+    # dataset loop over the sub-directories of a root:// URL; the filter is searched in the sub-directory name
     for name, source in {"local": str(local), "remote": url}.items():
-        assert create_spectral_hists(["--input", source, "--output", str(tmp_path / name), "--filter", ".*/crab_TT$",
+        assert create_spectral_hists(["--input", source, "--output", str(tmp_path / name), "--filter", "^crab_TT$",
                                       "--quiet"]) == 0
         assert sorted(os.listdir(tmp_path / name)) == ["TT.root", "TT.txt"]
     assert_same_spectra(tmp_path / "local" / "TT.root", tmp_path / "local" / "TT.txt", tmp_path / "remote" / "TT.root",
