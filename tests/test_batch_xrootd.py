@@ -5,6 +5,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -104,6 +105,17 @@ def test_remote_listing_matches_the_local_one(served):
     entries = {f[len(url):]: uproot.open(f)["taus"].num_entries for f in files}
     assert entries == {"/DYtautau/eventTuple_0.root": 500, "/DYtautau/eventTuple_1.root": 600,
                        "/crab_TT/eventTuple_0.root": 700, "/crab_TT/extra/eventTuple_9.root": 150}
+
+
+def test_root_url_is_readable_after_keras_is_loaded(served):
+    """The XRootD client crashes in a process that loaded TensorFlow first; importing tauml loads it before."""
+    _, url = served
+    script = ("import sys, tauml.model, tensorflow, uproot\n"
+              "print(uproot.open(sys.argv[1])['taus'].num_entries)")
+    proc = subprocess.run([sys.executable, "-c", script, f"{url}/DYtautau/eventTuple_0.root"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "500"
 
 
 def test_binning_reads_root_url_with_identical_results(served, tmp_path):
