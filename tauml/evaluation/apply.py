@@ -6,8 +6,6 @@ the model. Finished outputs are skipped, so an interrupted run resumes where it 
 """
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,6 @@ from ..core.errors import TaumlError
 from .predictions import check_probabilities, prediction_path, write_predictions
 from .tables import Table
 
-_DONE = object()
-
 
 def default_scaling(training_cfg: dict) -> Path:
     """The scaling JSON of the training config's Scaling_setup: <output_json_folder>/scaling_params_v<version>.json."""
@@ -26,42 +22,10 @@ def default_scaling(training_cfg: dict) -> Path:
     return Path(setup["output_json_folder"]) / f"scaling_params_v{setup['version']}.json"
 
 
-def _prefetch(batches, depth: int):
-    """Iterate ``batches`` in a worker thread, at most ``depth`` batches ahead; worker errors re-raise here."""
-    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as err:  # handed to the consumer
-            q.put(err)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
 def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", batch_size=250, chunk_size=1000,
                  max_queue_size=8, max_entries=None, progress=None) -> np.ndarray:
     """(n, 4) probabilities for the first ``max_entries`` (default all) entries of one file, in file order."""
-    from ..features.loader import iterate_taus
+    from ..features.loader import iterate_taus, prefetch
 
     table = Table(path, tree)
     n = table.n if max_entries is None else min(table.n, max_entries)
@@ -69,7 +33,7 @@ def predict_file(predictor, path, training_cfg: dict, scaling, *, tree="taus", b
     out = np.empty((n, 4), np.float32)
     done = 0
     batches = iterate_taus(path, training_cfg, scaling, batch_size, chunk_size=max(1, min(chunk_size, n)))
-    for x in _prefetch(batches, max_queue_size):
+    for x in prefetch(batches, max_queue_size):
         if done >= n:
             break
         try:

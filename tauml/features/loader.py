@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -139,44 +139,47 @@ class DataLoader:
 
     def epoch(self, i: int = 0) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]]:
         """The batches of epoch ``i``; assembled in a background thread into a queue of ``max_queue_size``."""
-        out: queue.Queue = queue.Queue(self.max_queue_size)
-        stop = threading.Event()
-        done = object()
-
-        def put(item) -> bool:
-            """Queue ``item`` unless the consumer has gone; False once it has."""
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce():
-            try:
-                for raw in self._raw_batches(i):
-                    if not put(self._assemble(raw)):
-                        return
-                put(done)
-            except BaseException as err:  # handed to the consumer
-                put(err)
-
-        thread = threading.Thread(target=produce, name="tauml-loader", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = out.get()
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+        return prefetch((self._assemble(raw) for raw in self._raw_batches(i)), self.max_queue_size)
 
     __iter__ = epoch
+
+
+def prefetch(items: Iterable, depth: int) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead; its errors re-raise in the consumer,
+    and a consumer that stops early stops the thread."""
+    out: queue.Queue = queue.Queue(max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        """Queue ``item`` unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as err:  # handed to the consumer
+            put(err)
+
+    thread = threading.Thread(target=produce, name="tauml-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := out.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def iterate_taus(path: str | os.PathLike, training_cfg: dict, scaling, batch_size: int | None = None,
