@@ -118,6 +118,24 @@ def test_root_url_is_readable_after_keras_is_loaded(served):
     assert proc.stdout.split()[-1] == "500"
 
 
+def test_root_url_after_tensorflow_first_is_a_clear_error(served):
+    """TensorFlow loaded before tauml: XRootD can no longer be loaded safely, so a root:// read is refused."""
+    _, url = served
+    script = ("import sys, tensorflow, tauml.model\n"
+              "from tauml.core import io, remote\n"
+              "for call in (lambda: io.open_file(sys.argv[1]), lambda: remote.isdir(sys.argv[1])):\n"
+              "    try:\n"
+              "        call()\n"
+              "    except io.TaumlError as err:\n"
+              "        print('error:', err)\n")
+    path = f"{url}/DYtautau/eventTuple_0.root"
+    proc = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {path}: cannot read root:// URLs in a process that loaded TensorFlow before the "
+                      "XRootD client (it would crash); import tauml before tensorflow"] * 2
+
+
 def test_binning_reads_root_url_with_identical_results(served, tmp_path):
     local, url = served
     for name, source in {"local": str(local / "crab_TT"), "remote": f"{url}/crab_TT"}.items():

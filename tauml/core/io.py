@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -28,6 +29,14 @@ COMPRESSION = {"ZLIB": uproot.ZLIB, "LZMA": uproot.LZMA, "LZ4": uproot.LZ4, "ZST
 
 def is_remote(path: str | os.PathLike) -> bool:
     return str(path).startswith(("root://", "http://", "https://"))
+
+
+def check_xrootd_loadable(path: str | os.PathLike) -> None:
+    """A clear error instead of a crash: the XRootD client segfaults when it is loaded after TensorFlow (see
+    ``tauml/__init__.py``, which loads it first whenever it can)."""
+    if str(path).startswith("root://") and "XRootD.client" not in sys.modules and "tensorflow" in sys.modules:
+        raise TaumlError(f"{path}: cannot read root:// URLs in a process that loaded TensorFlow before the XRootD "
+                         "client (it would crash); import tauml before tensorflow")
 
 
 class _XRootDSource(uproot.source.fsspec.FSSpecSource):
@@ -80,6 +89,7 @@ def open_file(path: str | os.PathLike):
     """Open a ROOT file, turning uproot's failures into a message naming the file; a truncated file is
     named as such (``check_complete``)."""
     options = {"handler": _XRootDSource} if str(path).startswith("root://") else {}
+    check_xrootd_loadable(path)
     check_complete(path)
     try:
         f = uproot.open(path, **options)

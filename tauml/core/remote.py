@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Iterator
 import fsspec
 
 from .errors import TaumlError
-from .io import is_remote
+from .io import check_xrootd_loadable, is_remote
 
 
 def _filesystem(url: str):
+    check_xrootd_loadable(url)
     try:
         return fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as err:  # no fsspec-xrootd, or a malformed URL
