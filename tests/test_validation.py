@@ -246,7 +246,7 @@ def test_hash_json_values(tmp_path):
 @pytest.mark.parametrize("problem, message", [
     ("no_files", "no file matches --regex"),
     ("missing_json", "no such hash JSON file"),
-    ("bad_json", "not a readable JSON file"),
+    ("bad_json", "not a readable hash JSON file"),
     ("missing_branch", "lacks required branch(es): tauType"),
     ("not_root", "not a readable ROOT file"),
     ("nan", "tree 'taus' entry 17: branch 'tau_pt' is nan, not a finite number"),

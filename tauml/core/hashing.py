@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 
+from .documents import read_json
 from .errors import TaumlError
 from .io import atomic_path
 
@@ -41,15 +42,7 @@ def std_hash(text: str) -> int:
 
 def read_hash_json(path: str | os.PathLike) -> dict[str, str]:
     """``{name: "hash"}`` of a hash file, hashes as decimal strings."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError as err:
-        raise TaumlError(f"{path}: no such hash JSON file") from err
-    except OSError as err:
-        raise TaumlError(f"{path}: cannot read hash file ({err.strerror})") from err
-    except json.JSONDecodeError as err:
-        raise TaumlError(f"{path}: not a readable JSON file ({err})") from err
+    data = read_json(path, "hash JSON file")
     # the original wrote decimal strings (and its validation needed them); plain numbers are accepted too
     if not isinstance(data, dict) or not all(
             (isinstance(v, str) and v.isdigit()) or (isinstance(v, int) and v >= 0) for v in data.values()):

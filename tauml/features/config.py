@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-import yaml
 
+from ..core.documents import read_yaml
 from ..core.errors import TaumlError
 from .blocks import KNOWN_TYPES, block_features
 
@@ -20,13 +20,7 @@ SETUP_KEYS = ("n_tau", "iso_cone", "n_inner_cells", "inner_cell_size", "n_outer_
 
 def load_training_cfg(path: str | os.PathLike) -> dict:
     """The parsed and checked training configuration; any inconsistency is a TaumlError naming the file."""
-    try:
-        with open(path) as f:
-            cfg = yaml.safe_load(f)
-    except OSError as err:
-        raise TaumlError(f"{path}: cannot read ({err.strerror})") from err
-    except yaml.YAMLError as err:
-        raise TaumlError(f"{path}: not valid YAML ({err})") from err
+    cfg = read_yaml(path, "training configuration")
     check_training_cfg(cfg, path)
     return cfg
 

@@ -6,7 +6,6 @@ all features of an object type that has no object in the cell.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from ..core.documents import read_json
 from ..core.errors import TaumlError
 from .blocks import CELL_TYPES, GRID_GLOBAL, TAU_FLAT, column_index
 from .config import GRIDS, enabled_features, grid_groups
@@ -23,13 +23,7 @@ FIELDS = ("mean", "std", "lim_min", "lim_max")
 
 
 def read_scaling(path: str | os.PathLike) -> dict:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as err:
-        raise TaumlError(f"{path}: cannot read ({err.strerror})") from err
-    except json.JSONDecodeError as err:
-        raise TaumlError(f"{path}: not valid JSON ({err})") from err
+    data = read_json(path, "scaling JSON file")
     if not isinstance(data, dict):
         raise TaumlError(f"{path}: expected {{type: {{feature: {{cone: parameters}}}}}}")
     return data

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import yaml
 
+from ..core.documents import read_yaml
 from ..core.errors import TaumlError
 from ..core.io import atomic_path
 from .tracking import file_store_uri
 
 
 def _read_meta(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise TaumlError(f"{path}: cannot read mlflow metadata ({err})") from None
+    data = read_yaml(path, "mlflow metadata file")
     if not isinstance(data, dict):
         raise TaumlError(f"{path}: not mlflow metadata")
     return data
