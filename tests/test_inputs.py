@@ -123,8 +123,11 @@ def test_loader_batches_seeds_and_epochs(cfg, tuples):
     dropped = list(DataLoader(cfg, files, scaling, batch_size=64, seed=1, drop_last=True, chunk_size=100,
                               sparse=True).epoch(0))
     assert all(len(b[1]) == 64 for b in dropped) and len(dropped) == n_taus // 64
-    fixed = list(DataLoader(cfg, files, scaling, batch_size=64, seed=1, n_batches=3 * len(first), sparse=True)
-                 .epoch(0))
+    cycle_warning = (rf"2 input file\(s\) hold {n_taus // 64} batches of 64 taus; they are read again until "
+                     rf"n_batches = {3 * len(first)} ")
+    with pytest.warns(UserWarning, match=cycle_warning):
+        fixed = list(DataLoader(cfg, files, scaling, batch_size=64, seed=1, n_batches=3 * len(first), sparse=True)
+                     .epoch(0))
     assert len(fixed) == 3 * len(first) and all(len(b[1]) == 64 for b in fixed)  # cycles through the files
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +110,7 @@ class DataLoader:
 
     def _raw_batches(self, epoch: int) -> Iterator[RawTaus]:
         rng = np.random.default_rng([self.seed, epoch])
-        produced = 0
+        produced, cycling = 0, False
         buf, pos = None, 0
         with ThreadPoolExecutor(self.n_workers, thread_name_prefix="tauml-read") as pool:
             while True:
@@ -128,6 +129,11 @@ class DataLoader:
                     break
                 if not got_any:
                     raise TaumlError(f"{self.files[0]}: no training taus in the input files")
+                if not cycling:
+                    cycling = True
+                    warnings.warn(f"{len(self.files)} input file(s) hold {produced} batches of {self.batch_size} "
+                                  f"taus; they are read again until n_batches = {self.n_batches} (SetupNN.n_batches "
+                                  "and n_batches_val bound an epoch)", stacklevel=2)
         if buf is not None and len(buf) > pos and not self.drop_last:
             yield buf.take(np.arange(pos, len(buf)))
 
