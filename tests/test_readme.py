@@ -16,8 +16,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -188,5 +191,28 @@ def test_readme_commands_on_the_chain_outputs(tmp_path):
             continue
         if command.startswith("snakemake") and "--dry-run" not in command:
             command += " --dry-run"
+        if command.startswith("run_tensorboard"):
+            assert_serves(command, workdir)
+            continue
         run(command, workdir, timeout=1800)
     check_outputs(workdir)
+
+
+def assert_serves(command: str, workdir: Path, timeout: float = 180) -> None:
+    """A server command (TensorBoard) runs as printed: it listens on its --port, then is stopped."""
+    port = int(re.search(r"--port (\d+)", command)[1])
+    proc = subprocess.Popen(command, shell=True, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, executable="/bin/bash", start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        assert proc.poll() is None, f"exited ({proc.returncode}): {command}\n{proc.stdout.read()[-3000:]}"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) == 0, f"no server on port {port} after {timeout} s: {command}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
