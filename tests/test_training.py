@@ -212,7 +212,7 @@ def test_set_mlflow_paths_rehomes_an_experiment(tmp_path):
         runs[exp] = run.info.run_id
     assert set_mlflow_paths_main(["-p", str(store), "-id", ids[0], "-np", str(merged), "-nid", "777",
                                   "-nn", "merged_one"]) == 0
-    assert set_mlflow_paths_main(["-p", str(store), "-id", ids[1], "-np", str(merged)]) == 0
+    assert set_mlflow_paths_main(["-p", str(store), "-id", "two", "-np", str(merged)]) == 0  # by name
     merged.mkdir(parents=True)
     for folder in ("777", ids[1]):
         shutil.copytree(store / folder, merged / folder)

@@ -55,7 +55,7 @@ def _paths_parser() -> argparse.ArgumentParser:
                     "file://NEW_PATH/<id>/...; with -nid the experiment id changes (folder renamed), with -nn "
                     "its name.")
     p.add_argument("-p", "--path-to-mlflow", required=True, help="the mlruns folder holding the experiment")
-    p.add_argument("-id", "--exp-id", required=True, help="experiment id to modify")
+    p.add_argument("-id", "--exp-id", required=True, help="experiment id to modify, or its name")
     p.add_argument("-np", "--new-path-to-mlflow", required=True, help="the mlruns folder it will live in")
     p.add_argument("-nid", "--new-exp-id", default=None, help="new experiment id")
     p.add_argument("-nn", "--new-exp-name", default=None, help="new experiment name")

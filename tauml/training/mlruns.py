@@ -25,16 +25,29 @@ def _write_meta(path: Path, data: dict) -> None:
         tmp.write_text(yaml.safe_dump(data, default_flow_style=False))
 
 
+def _experiment_id(store: Path, id_or_name: str) -> str:
+    """The id of experiment ``id_or_name`` of a file store: an id as given, or the id of the one experiment of
+    that name (mlflow's ids are random, the names are what the training's ``experiment_name`` set)."""
+    if (store / id_or_name / "meta.yaml").is_file():
+        return id_or_name
+    named = [p.parent.name for p in sorted(store.glob("*/meta.yaml")) if _read_meta(p).get("name") == id_or_name]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise TaumlError(f"{store}: {len(named)} experiments are named '{id_or_name}' ({', '.join(named)}): "
+                         "give the id")
+    raise TaumlError(f"{store / id_or_name}: no mlflow experiment of that id or name (meta.yaml missing)")
+
+
 def set_mlflow_paths(path_to_mlflow: str, exp_id: str, new_path_to_mlflow: str, new_exp_id: str | None = None,
                      new_exp_name: str | None = None) -> Path:
     """Prepare experiment ``exp_id`` of the file store ``path_to_mlflow`` to live in ``new_path_to_mlflow``
     (as ``new_exp_id``, named ``new_exp_name``): artifact_location / artifact_uri point there, the ids are
     updated and, with a new id, the experiment folder is renamed. Returns the experiment folder."""
     store = Path(path_to_mlflow).resolve()
-    exp_dir = store / str(exp_id)
+    exp_id = _experiment_id(store, str(exp_id))
+    exp_dir = store / exp_id
     meta_file = exp_dir / "meta.yaml"
-    if not meta_file.is_file():
-        raise TaumlError(f"{exp_dir}: no mlflow experiment (meta.yaml missing)")
     new_id = str(new_exp_id) if new_exp_id is not None else str(exp_id)
     if new_id != str(exp_id) and (store / new_id).exists():
         raise TaumlError(f"{store / new_id}: exists already; choose another --new-exp-id")
