@@ -214,5 +214,6 @@ def assert_serves(command: str, workdir: Path, timeout: float = 180) -> None:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) == 0, f"no server on port {port} after {timeout} s: {command}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

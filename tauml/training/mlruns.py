@@ -121,8 +121,8 @@ def tensorboard_logdir_spec(store: str) -> str:
         for run in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"]):
             uri = run.info.artifact_uri
             local = Path(uri.removeprefix("file://")) if uri.startswith("file://") or "://" not in uri else None
-            if local is None:
-                continue
+            if local is None or not local.is_dir():  # re-homed by set_mlflow_paths, not copied yet: the store's own
+                local = Path(store) / experiment.experiment_id / run.info.run_id / "artifacts"
             label = f"{run.info.run_name or run.data.params.get('model_name', 'run')}_{run.info.run_id[:8]}"
             for split, folder in (("train", "train"), ("val", "validation")):
                 logs = local / "tensorboard_logs" / folder
