@@ -204,15 +204,13 @@ def assert_serves(command: str, workdir: Path, timeout: float = 180) -> None:
     proc = subprocess.Popen(command, shell=True, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, executable="/bin/bash", start_new_session=True)
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        deadline, listening = time.monotonic() + timeout, False
+        while not listening and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
+            with socket.socket() as s:
+                listening = s.connect_ex(("127.0.0.1", port)) == 0
         assert proc.poll() is None, f"exited ({proc.returncode}): {command}\n{proc.stdout.read()[-3000:]}"
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) == 0, f"no server on port {port} after {timeout} s: {command}"
+        assert listening, f"no server on port {port} after {timeout} s: {command}"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -233,7 +233,8 @@ def test_bad_inputs_stop_before_training(case, inputs, tmp_path, capsys):
     store = tmp_path / "mlruns"
     args = _args(inputs, store)
     expected = {"unknown key": "Could not override 'nokey'", "bad formula": "layer width '2*n*('",
-                "no scaling file": "missing.json: no such scaling JSON file", "feature not in scaling": "no scaling parameters for TauFlat.rho",
+                "no scaling file": "missing.json: no such scaling JSON file",
+                "feature not in scaling": "no scaling parameters for TauFlat.rho",
                 "no input files": "no input files"}[case]
     if case == "unknown key":
         args.append("nokey=1")
