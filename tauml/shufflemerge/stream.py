@@ -10,7 +10,8 @@ Pass 1 reads each file sequentially, once, and appends its taken entries, as raw
 are spread over --n-threads processes, each with shard files of its own. Pass 2 reads one shard at a time (the
 pieces of all processes), puts its entries in the plan's order and writes its blocks. Memory is one read chunk
 per process (pass 1) or one shard (pass 2), whatever the input size; the inputs are read once, the entries
-written twice. Opening a 552-branch tree costs uproot ~0.1-0.3 s, so reading each file once matters most.
+written twice. Opening a 552-branch tree costs uproot ~0.1-0.3 s: files are read once, and through
+``tauml.core.sametree``, which parses one structure once.
 """
 from __future__ import annotations
 
@@ -24,38 +25,35 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
 from ..core import columns
 from ..core.columns import Chunk, Collection
 from ..core.errors import TaumlError
-from ..core.io import (TreeWriter, collection_layout, open_tree, output_error, require_branches, root_writer,
-                       temporary_path)
+from ..core.io import TreeWriter, collection_layout, output_error, require_branches, root_writer, temporary_path
+from ..core.sametree import TreeFamily
 from ..core.schema import branches
 
 if TYPE_CHECKING:
     from .plan import Plan
 
 STREAM, ITEM = " stream", " item"  # labels stored with the entries in a shard (no branch name has a space)
-
-
-def read_entries(tree, path: str, names: list[str], start: int, stop: int) -> Chunk:
-    try:  # how=dict: uproot's own zipping of 552 branches costs a third of a small read
-        arrays = tree.arrays(names, entry_start=start, entry_stop=stop, library="ak", array_cache=None, how=dict)
-    except Exception as err:
-        raise TaumlError(f"{path}: cannot read entries {start}-{stop} of tree 'taus' ({err})") from err
-    return columns.from_awkward(ak.Array(arrays), path)
+_family = TreeFamily()  # bin files of one structure are parsed once per process (inherited by forked workers)
 
 
 def open_input(path: str, expected: int, names: list[str]):
-    """Tree ``taus`` of a bin file, checked against size_list.txt and for the branches read."""
-    tree = open_tree(path)
-    if tree.num_entries != expected:
-        raise TaumlError(f"{path}: has {tree.num_entries} entries but size_list.txt says {expected} "
-                         "(rerun CreateTupleSizeList)")
-    require_branches(tree, path, names)
+    """Tree ``taus`` of a bin file (through this process's ``TreeFamily``), checked against size_list.txt and
+    for the branches read."""
+    tree = _family.open(path)
+    try:
+        if tree.num_entries != expected:
+            raise TaumlError(f"{path}: has {tree.num_entries} entries but size_list.txt says {expected} "
+                             "(rerun CreateTupleSizeList)")
+        require_branches(tree, path, names)
+    except TaumlError:
+        tree.close()
+        raise
     return tree
 
 
@@ -66,9 +64,9 @@ def entry_bytes(path: str, entries: int, names: list[str], sample: int = 64) -> 
         return 1.0
     tree = open_input(path, entries, names)
     try:
-        return columns.chunk_nbytes(read_entries(tree, path, names, 0, n)) / n
+        return columns.chunk_nbytes(tree.read(names, 0, n)) / n
     finally:
-        tree.file.close()
+        tree.close()
 
 
 class OutputLayout:
@@ -193,7 +191,7 @@ def _scatter_file(task: tuple[int, str, int, np.ndarray]) -> tuple[int, object]:
             rows = np.flatnonzero(file_items[start:stop] >= 0)
             if not rows.size:
                 continue
-            chunk = read_entries(tree, path, names, start, stop)
+            chunk = tree.read(names, start, stop)
             k = file_items[start:stop][rows]
             shard = timeline.shard_of(s, k)
             order = np.argsort(shard, kind="stable")
@@ -205,7 +203,7 @@ def _scatter_file(task: tuple[int, str, int, np.ndarray]) -> tuple[int, object]:
                 part[ITEM] = k[pick]
                 shards.append(int(shard[order[lo]]), part, path)
     finally:
-        tree.file.close()
+        tree.close()
     shards.flush()
     return int(taken.size), shards.layout
 
