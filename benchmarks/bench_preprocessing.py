@@ -79,6 +79,9 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_preprocessing"))
     p.add_argument("--old", type=Path, help="another tauml source tree to run beside this one")
     p.add_argument("--n-threads", default="2")
+    p.add_argument("--binning-compression", default="LZ4:4", metavar="ALGO:LEVEL",
+                   help="CreateBinnedTuples output compression (default: %(default)s, tauml's default; the original "
+                        "wrote ZLIB:9)")
     p.add_argument("--lzma", action="store_true", help="also ShuffleMergeSpectral at its default LZMA 9 (slow)")
     p.add_argument("--only", help="comma-separated command names to run (default: all), e.g. "
                                    "'CreateSpectralHists,ShuffleMergeSpectral'")
@@ -116,10 +119,12 @@ def main() -> None:
             print(f"{label:<44} {version:>3}: {wall:7.1f} s wall {cpu:7.1f} s CPU  entries: {rate}  peak RSS "
                   f"{rss_sum / 1024:5.0f} MB (largest process {rss_max / 1024:.0f} MB)", flush=True)
 
+    algo, level = args.binning_compression.split(":")
     for ds in datasets:
-        step(f"CreateBinnedTuples {ds}, README bins", "tauml.cli.binning:create_binned_tuples",
+        step(f"CreateBinnedTuples {ds}, README bins, {algo} {level}", "tauml.cli.binning:create_binned_tuples",
              lambda w, ds=ds: ["--output", str(w / "bins" / ds), "--input-dir", str(args.inputs / ds), *nt,
-                               "--pt-bins", README_PT, "--eta-bins", README_ETA],
+                               "--pt-bins", README_PT, "--eta-bins", README_ETA, "--compression-algo", algo,
+                               "--compression-level", level],
              sum(entries_of(f) for f in raw[ds]))
     step("CreateTupleSizeList", "tauml.cli.binning:create_tuple_size_list",
          lambda w: ["--input", str(w / "bins")], stdout=lambda w: w / "bins" / "size_list.txt")

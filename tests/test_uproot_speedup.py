@@ -175,3 +175,42 @@ def test_threaded_basket_compression_writes_the_same_bytes(tmp_path, monkeypatch
     assert _cascadetree.Tree.extend is not uproot_speedup.ORIGINAL_EXTEND
     assert len(taken) > len(SMALL) and all(taken)
     assert files[3] == files[1]
+
+
+def test_memoised_class_names_open_the_same_trees(tmp_path, monkeypatch):
+    monkeypatch.setattr(uproot.model, "classname_regularize", uproot_speedup._ORIGINAL_REGULARIZE)
+    path = tmp_path / "t.root"
+    with uproot.recreate(path) as f:
+        TreeWriter(f).extend(random_tautuple(12, seed=4))
+    with uproot.open(path) as f:
+        stock = f["taus"].arrays().to_list()
+    monkeypatch.setattr(uproot, "__version__", "5.8.0")
+    with pytest.warns(RuntimeWarning, match="class-name speed-up not applied"):
+        assert uproot_speedup.install_reading() is False
+    monkeypatch.setattr(uproot, "__version__", uproot_speedup.SUPPORTED_UPROOT)
+    assert uproot_speedup.install_reading() is True
+    assert uproot.model.classname_regularize is not uproot_speedup._ORIGINAL_REGULARIZE
+    with uproot.open(path) as f:
+        assert f["taus"].arrays().to_list() == stock
+
+
+def test_lzma_baskets_hold_the_same_values_as_stock_uproot(tmp_path, monkeypatch):
+    data = random_tautuple(200, seed=9)
+    paths = {}
+    for kind, compress in (("stock", uproot_speedup.ORIGINAL_LZMA_COMPRESS), ("fast", uproot_speedup._lzma_compress)):
+        monkeypatch.setattr(uproot.compression.LZMA, "compress", compress)
+        monkeypatch.setattr(uproot_speedup, "install", lambda: True)  # keep this compress in place
+        paths[kind] = tmp_path / f"{kind}.root"
+        with uproot.recreate(paths[kind], compression=codec("LZMA", 9)) as f:
+            TreeWriter(f).extend(data)
+    with uproot.open(paths["stock"]) as stock, uproot.open(paths["fast"]) as fast:
+        assert fast["taus"].arrays().to_list() == stock["taus"].arrays().to_list()
+    sizes = {k: p.stat().st_size for k, p in paths.items()}
+    assert abs(sizes["fast"] - sizes["stock"]) < 0.01 * sizes["stock"]
+    ROOT = pytest.importorskip("ROOT")
+    f = ROOT.TFile.Open(str(paths["fast"]))  # ROOT decodes the smaller-dictionary XZ streams
+    tree = f.Get("taus")
+    n = tree.Draw("pfCand_pt", "", "goff")
+    values = ak.to_numpy(ak.flatten(uproot.open(paths["fast"])["taus"]["pfCand_pt"].array()))
+    assert n == len(values)
+    np.testing.assert_allclose(np.frombuffer(tree.GetV1(), np.float64, n), values, rtol=1e-6)

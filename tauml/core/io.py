@@ -89,6 +89,7 @@ def open_file(path: str | os.PathLike):
     """Open a ROOT file, turning uproot's failures into a message naming the file; a truncated file is
     named as such (``check_complete``)."""
     options = {"handler": _XRootDSource} if str(path).startswith("root://") else {}
+    uproot_speedup.install_reading()
     check_xrootd_loadable(path)
     check_complete(path)
     try:

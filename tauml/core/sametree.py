@@ -12,7 +12,7 @@ numbers, a record that differs elsewhere) is read by uproot as before; the buffe
 from __future__ import annotations
 
 import contextlib
-import mmap
+import os
 import struct
 
 import awkward as ak
@@ -99,7 +99,8 @@ class _BranchPlace:
         self.from_dtype, self.to_dtype = dtypes
         formats = [s for s in spans if isinstance(s[1], struct.Struct)]
         arrays = [s for s in spans if not isinstance(s[1], struct.Struct)]
-        if len(formats) < 2 or formats[-1][1] is not _branch_models._tbranch13_format2 or len(arrays) < 3:
+        if len(formats) < 2 or len(arrays) < 3 or formats[-2][1] is not _branch_models._tbranch13_format1 \
+                or formats[-1][1] is not _branch_models._tbranch13_format2:
             raise _Unsupported(f"branch '{branch.name}' is not a TBranch of version 13")
         self.write_basket_at = formats[-2][0] + 12  # fWriteBasket in ">iiiiq"
         self.entries_at = formats[-1][0] + 12  # fEntries in ">iIiqqqq"
@@ -148,13 +149,14 @@ class _Template:
         return not np.any((record != self.record) & ~self.varying)
 
 
-def _decode(place: _BranchPlace, raw: mmap.mmap, seek: int, nbytes: int, n_entries: int, path):
+def _decode(place: _BranchPlace, fd: int, seek: int, nbytes: int, n_entries: int, path):
     """One basket: values (flat) or (byte offsets, content bytes) per entry, as uproot's TBasket reads it."""
-    fnbytes, _, objlen, _, keylen, _ = _BASKET_KEY.unpack_from(raw, seek)
-    _, _, _, nev, last = _BASKET_TAIL.unpack_from(raw, seek + keylen - _BASKET_TAIL.size - 1)
-    if fnbytes != nbytes or nev != n_entries or seek + fnbytes > len(raw):
+    raw = os.pread(fd, nbytes, seek)
+    fnbytes, _, objlen, _, keylen, _ = _BASKET_KEY.unpack_from(raw)
+    _, _, _, nev, last = _BASKET_TAIL.unpack_from(raw, keylen - _BASKET_TAIL.size - 1)
+    if fnbytes != nbytes or nev != n_entries or len(raw) != nbytes:
         raise TaumlError(f"{path}: corrupt basket of branch '{place.name}' at byte {seek}")
-    payload = np.frombuffer(raw, np.uint8, fnbytes - keylen, seek + keylen)
+    payload = np.frombuffer(raw, np.uint8, fnbytes - keylen, keylen)
     if fnbytes - keylen != objlen:
         payload = np.frombuffer(uproot.compression.decompress(
             uproot.source.chunk.Chunk.wrap(None, payload), Cursor(0), {}, fnbytes - keylen, objlen).raw_data, np.uint8)
@@ -192,7 +194,7 @@ class SameStructureTree:
 
     def __init__(self, path, file, template: _Template | None, record: np.ndarray | None, tree=None):
         self.path, self._file, self._template, self._record, self.tree = path, file, template, record, tree
-        self._raw = None
+        self._fd = None
         if template is not None:
             self.num_entries = int(_ints(record, template.entries_at, _I8)[0])
         else:
@@ -229,15 +231,14 @@ class SameStructureTree:
         places = [self._template.places.get(n) for n in names]
         if any(p is None for p in places):
             raise _Unsupported("a branch uproot reads")
-        if self._raw is None:
-            with open(self.path, "rb") as fh:
-                self._raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
         values = {}
         for place in places:
             entries, seeks, nbytes = place.baskets(self._record)
             first = int(np.searchsorted(entries, start, side="right")) - 1
             last = int(np.searchsorted(entries, stop, side="left"))
-            parts = [_decode(place, self._raw, int(seeks[i]), int(nbytes[i]), int(entries[i + 1] - entries[i]),
+            parts = [_decode(place, self._fd, int(seeks[i]), int(nbytes[i]), int(entries[i + 1] - entries[i]),
                              self.path) for i in range(max(first, 0), last)]
             lo = start - int(entries[max(first, 0)])
             if place.jagged:
@@ -250,7 +251,9 @@ class SameStructureTree:
         return _chunk(values, self.path)
 
     def close(self) -> None:
-        self._raw = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         for f in (self._file, getattr(self.tree, "file", None)):
             if f is not None:
                 f.close()
