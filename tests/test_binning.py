@@ -201,8 +201,9 @@ def test_std_vector_input_is_read_and_carried(tmp_path):
         assert ak.to_numpy(ak.flatten(arrays["my_extra"])).dtype == np.int32
         assert ak.to_list(arrays["pfCand_pt"]) == [pt[r].tolist() for r in rows]
         assert ak.to_list(arrays["my_extra"]) == [extra[r].tolist() for r in rows]
-    # ROOT reads the counted arrays tauml writes
+    # ROOT reads the counted arrays tauml writes, in a tree with room for two baskets (bins written at the end)
     name = sorted(got)[0]
+    assert uproot.open(out / name)["taus"]["pfCand_pt"].member("fMaxBaskets") == 2
     rf = ROOT.TFile(str(out / name))
     rt = rf.Get("taus")
     assert rt.GetEntries() == len(got[name])

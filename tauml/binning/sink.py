@@ -82,7 +82,7 @@ class BinSink:
         self._pending.clear()
         self._held_bytes = 0
 
-    def _flush(self, index: int) -> None:
+    def _flush(self, index: int, last: bool = False) -> None:
         parts = self._pending.pop(index, [])
         if index in self._spilled:
             path = self._spill_dir / str(index)
@@ -90,16 +90,17 @@ class BinSink:
             path.unlink()
             self._spilled.discard(index)
         del self._waiting_bytes[index]
-        if index not in self._writers:
+        if index not in self._writers:  # a bin first written at the end is written in one extend
             path = self._dir / self._grid.file_name(index)
-            self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self.compression)))
+            self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self.compression)),
+                                              basket_capacity=2 if last else 10)
         self._writers[index].extend(columns.to_writer_arrays(columns.concatenate(parts)))
 
     def close(self) -> dict[str, int]:
         """Write what is left; entries per file name."""
         with self._files:
             for index in sorted(self._waiting_bytes):
-                self._flush(index)
+                self._flush(index, last=True)
         shutil.rmtree(self._spill_dir, ignore_errors=True)
         return {self._grid.file_name(i): w.entries for i, w in self._writers.items()}
 
