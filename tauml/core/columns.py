@@ -52,22 +52,29 @@ def _list_buffers(layout, name: str, path) -> tuple[np.ndarray, np.ndarray]:
 def from_awkward(array: ak.Array, path) -> Chunk:
     """Buffers of a record array as read by uproot; members of a collection must have equal lengths."""
     layout = array.layout
-    names = layout.fields
-    jagged = {n for n in names if not isinstance(layout.content(n), ak.contents.NumpyArray)}
+    values = {}
+    for name in layout.fields:
+        content = layout.content(name)
+        values[name] = np.asarray(content.data) if isinstance(content, ak.contents.NumpyArray) else \
+            _list_buffers(content, name, path)
+    return from_buffers(values, path)
+
+
+def from_buffers(values: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]], path) -> Chunk:
+    """A chunk from each branch's values, or (offsets from 0, content) for a list branch; the members of a
+    collection must have equal lengths."""
+    jagged = {name for name, v in values.items() if isinstance(v, tuple)}
     chunk: Chunk = {}
-    for key, members in collection_layout(names, jagged).items():
+    for key, members in collection_layout(values, jagged).items():
         if members is None:
-            chunk[key] = np.asarray(layout.content(key).data)
+            chunk[key] = values[key]
             continue
-        offsets, contents = None, {}
-        for name in members:
-            member_offsets, contents[name] = _list_buffers(layout.content(name), name, path)
-            if offsets is None:
-                offsets = member_offsets
-            elif not np.array_equal(offsets, member_offsets):
+        offsets = values[members[0]][0]
+        for name in members[1:]:
+            if not np.array_equal(values[name][0], offsets):
                 raise TaumlError(f"{path}: branch '{name}' does not have the lengths of the other "
                                  f"'{key}' branches ({members[0]})")
-        chunk[key] = Collection(offsets, contents)
+        chunk[key] = Collection(offsets, {name: values[name][1] for name in members})
     return chunk
 
 

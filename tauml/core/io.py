@@ -103,17 +103,26 @@ def open_file(path: str | os.PathLike):
     return f
 
 
-def open_tree(path: str | os.PathLike, tree: str = TREE):
-    f = open_file(path)
+def tree_key(f, path, tree: str = TREE):
+    """The key of ``tree`` in the open file ``f`` (an error naming ``path`` unless it is a TTree)."""
     try:
-        obj = f[tree]
+        key = f.key(tree)
     except uproot.KeyInFileError as err:
         raise TaumlError(f"{path}: has no tree '{tree}'") from err
     except Exception as err:
         raise read_error(path, err, f"read tree '{tree}'") from err
-    if not isinstance(obj, uproot.TTree):
-        raise TaumlError(f"{path}: '{tree}' is a {type(obj).__name__}, not a tree")
-    return obj
+    if key.fClassName not in ("TTree", "TNtuple", "TNtupleD"):
+        raise TaumlError(f"{path}: '{tree}' is a {key.fClassName}, not a tree")
+    return key
+
+
+def open_tree(path: str | os.PathLike, tree: str = TREE):
+    f = open_file(path)
+    key = tree_key(f, path, tree)
+    try:
+        return key.get()
+    except Exception as err:
+        raise read_error(path, err, f"read tree '{tree}'") from err
 
 
 def counter_branches(tree) -> set[str]:
@@ -396,5 +405,5 @@ __all__ = [
     "OutputError", "TaumlError", "TreeWriter", "atomic_path", "check_complete", "check_finite", "codec",
     "collection_layout", "collections", "counter_branches", "finite_entries", "is_remote", "iterate", "open_file",
     "open_tree", "output_error", "payload_branches", "read_error", "remove_stale_temporaries", "require_branches",
-    "root_writer", "schema_defaults", "scratch_dir", "temporary_path", "write_tree",
+    "root_writer", "schema_defaults", "scratch_dir", "temporary_path", "tree_key", "write_tree",
 ]

@@ -21,9 +21,9 @@ import uproot
 from uproot.models import TBranch as _branch_models, TLeaf as _leaf_models, TTree as _tree_models
 from uproot.source.cursor import Cursor
 
-from .columns import Chunk, Collection, from_awkward
+from .columns import Chunk, from_awkward, from_buffers
 from .errors import TaumlError
-from .io import collection_layout, is_remote, open_file, open_tree, read_error
+from .io import is_remote, open_file, open_tree, read_error, tree_key
 from .uproot_speedup import SUPPORTED_UPROOT
 from .schema import TREE
 
@@ -248,7 +248,7 @@ class SameStructureTree:
             else:
                 flat = np.concatenate(parts) if parts else np.zeros(0, place.from_dtype)
                 values[place.name] = flat[lo:lo + stop - start].astype(place.to_dtype)
-        return _chunk(values, self.path)
+        return from_buffers(values, self.path)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -257,23 +257,6 @@ class SameStructureTree:
         for f in (self._file, getattr(self.tree, "file", None)):
             if f is not None:
                 f.close()
-
-
-def _chunk(values: dict, path) -> Chunk:
-    """``columns.from_awkward``'s layout from decoded branches."""
-    jagged = {n for n, v in values.items() if isinstance(v, tuple)}
-    chunk: Chunk = {}
-    for key, members in collection_layout(values, jagged).items():
-        if members is None:
-            chunk[key] = values[key]
-            continue
-        offsets = values[members[0]][0]
-        for name in members[1:]:
-            if not np.array_equal(values[name][0], offsets):
-                raise TaumlError(f"{path}: branch '{name}' does not have the lengths of the other "
-                                 f"'{key}' branches ({members[0]})")
-        chunk[key] = Collection(offsets, {name: values[name][1] for name in members})
-    return chunk
 
 
 class TreeFamily:
@@ -287,17 +270,14 @@ class TreeFamily:
             return SameStructureTree(path, None, None, None, open_tree(path))
         f = open_file(path)
         try:
-            key = f.key(TREE)
+            key = tree_key(f, path)
             record = _record(key)
-        except uproot.KeyInFileError as err:
+        except TaumlError:
             f.close()
-            raise TaumlError(f"{path}: has no tree '{TREE}'") from err
+            raise
         except Exception as err:
             f.close()
             raise read_error(path, err) from err
-        if key.fClassName != "TTree":
-            f.close()
-            return SameStructureTree(path, None, None, None, open_tree(path))
         for template in self._templates:
             if template.matches(record):
                 return SameStructureTree(path, f, template, record)
