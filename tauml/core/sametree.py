@@ -24,8 +24,8 @@ from uproot.source.cursor import Cursor
 from .columns import Chunk, from_awkward, from_buffers
 from .errors import TaumlError
 from .io import is_remote, open_file, open_tree, read_error, tree_key
-from .uproot_speedup import SUPPORTED_UPROOT
 from .schema import TREE
+from .uproot_speedup import SUPPORTED_UPROOT
 
 # numbers that may differ between files of one structure: the tree's and each branch's counts, sizes and
 # basket bookkeeping, a leaf's minimum and maximum (uproot's private names: templates are made only under the
