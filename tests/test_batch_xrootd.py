@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import awkward as ak
@@ -20,6 +19,9 @@ from tauml.cli.spectral import create_spectral_hists, shuffle_merge_spectral
 from tauml.cli.spectral_tools import main as spectral_tools
 from tauml.core.testing import write_random_tautuple
 
+sys.path.insert(0, str(Path(__file__).parent / "services"))
+from ports import wait_listening  # noqa: E402
+
 XROOTD = shutil.which("xrootd")
 
 
@@ -30,14 +32,10 @@ def _free_port() -> int:
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"xrootd exited with {proc.returncode}: {log.read_text() if log.exists() else ''}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
+    if wait_listening(port, proc, timeout):
+        return
+    if proc.poll() is not None:
+        raise RuntimeError(f"xrootd exited with {proc.returncode}: {log.read_text() if log.exists() else ''}")
     raise RuntimeError(f"xrootd did not listen on port {port} within {timeout} s")
 
 

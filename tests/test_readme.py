@@ -17,10 +17,8 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -29,6 +27,9 @@ import yaml
 
 from tauml.binning.split import create_binned_tuples
 from tauml.core.testing import write_random_tautuple
+
+sys.path.insert(0, str(Path(__file__).parent / "services"))
+from ports import wait_listening  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -204,11 +205,7 @@ def assert_serves(command: str, workdir: Path, timeout: float = 180) -> None:
     proc = subprocess.Popen(command, shell=True, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, executable="/bin/bash", start_new_session=True)
     try:
-        deadline, listening = time.monotonic() + timeout, False
-        while not listening and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.5)
-            with socket.socket() as s:
-                listening = s.connect_ex(("127.0.0.1", port)) == 0
+        listening = wait_listening(port, proc, timeout, interval=0.5)
         assert proc.poll() is None, f"exited ({proc.returncode}): {command}\n{proc.stdout.read()[-3000:]}"
         assert listening, f"no server on port {port} after {timeout} s: {command}"
     finally:
