@@ -15,7 +15,7 @@ import uproot
 from ..core import columns, uproot_speedup
 from ..core.children import die_with_parent
 from ..core.errors import TaumlError
-from ..core.io import TreeWriter, atomic_path, codec
+from ..core.io import DEFAULT_BASKET_CAPACITY, TreeWriter, atomic_path, codec
 
 
 DEFAULT_COMPRESSION = ("LZ4", 4)
@@ -93,7 +93,7 @@ class BinSink:
         if index not in self._writers:  # a bin first written at the end is written in one extend
             path = self._dir / self._grid.file_name(index)
             self._writers[index] = TreeWriter(self._files.enter_context(_bin_file(path, self.compression)),
-                                              basket_capacity=2 if last else 10)
+                                              basket_capacity=2 if last else DEFAULT_BASKET_CAPACITY)
         self._writers[index].extend(columns.to_writer_arrays(columns.concatenate(parts)))
 
     def close(self) -> dict[str, int]:

@@ -23,6 +23,7 @@ from .errors import OutputError, TaumlError
 from .schema import TREE, branches, collections
 
 DEFAULT_STEP = "100 MB"
+DEFAULT_BASKET_CAPACITY = 10  # uproot's initial_basket_capacity
 
 COMPRESSION = {"ZLIB": uproot.ZLIB, "LZMA": uproot.LZMA, "LZ4": uproot.LZ4, "ZSTD": uproot.ZSTD}
 
@@ -228,10 +229,10 @@ class TreeWriter:
     """Writes tree ``taus`` (or another) chunk by chunk; jagged branches share their collection's counter.
     Every TTree tauml writes is made here, so this is where the byte-identical metadata speed-up (quadratic in
     the number of branches in stock uproot) is installed. ``basket_capacity``: the baskets per branch the tree's
-    metadata has room for before uproot relocates it (uproot's default 10; 2 for a tree written in one extend
+    metadata has room for before uproot relocates it (uproot's default; 2 for a tree written in one extend
     saves ~90 kB of uncompressed metadata per 552-branch file)."""
 
-    def __init__(self, file, tree: str = TREE, basket_capacity: int = 10):
+    def __init__(self, file, tree: str = TREE, basket_capacity: int = DEFAULT_BASKET_CAPACITY):
         uproot_speedup.install()
         self._file = file
         self._tree_name = tree
@@ -402,7 +403,8 @@ def schema_defaults(n: int) -> dict[str, object]:
 
 
 __all__ = [
-    "OutputError", "TaumlError", "TreeWriter", "atomic_path", "check_complete", "check_finite", "codec",
+    "DEFAULT_BASKET_CAPACITY", "OutputError", "TaumlError", "TreeWriter", "atomic_path", "check_complete",
+    "check_finite", "codec",
     "collection_layout", "collections", "counter_branches", "finite_entries", "is_remote", "iterate", "open_file",
     "open_tree", "output_error", "payload_branches", "read_error", "remove_stale_temporaries", "require_branches",
     "root_writer", "schema_defaults", "scratch_dir", "temporary_path", "tree_key", "write_tree",

@@ -104,8 +104,7 @@ class _BranchPlace:
             raise _Unsupported(f"branch '{branch.name}' is not a TBranch of version 13")
         self.write_basket_at = formats[-2][0] + 12  # fWriteBasket in ">iiiiq"
         self.entries_at = formats[-1][0] + 12  # fEntries in ">iIiqqqq"
-        (self.bytes_at, _), (self.entry_at, _), (self.seek_at, (self.seek_dtype, self.max_baskets)) = \
-            [(at, shape) for at, shape in arrays[-3:]]
+        (self.bytes_at, _), (self.entry_at, _), (self.seek_at, (self.seek_dtype, self.max_baskets)) = arrays[-3:]
         self.name = branch.name
 
     def baskets(self, record: np.ndarray):

@@ -37,8 +37,8 @@ of opening a 552-branch tree written by ROOT (0.16 -> 0.12 s per file).
 a dictionary no larger than the basket. uproot compresses every basket with the level's full dictionary (64 MiB
 at level 9), and setting up that dictionary costs more than compressing a small basket: 22x faster for the
 ~1.4 kB baskets of a bin file, 2.3x for 400 kB ones (stdlib lzma against uproot's cramjam, preset 9), with the
-same compressed sizes (a dictionary larger than its
-input finds no more matches). Readers (uproot, ROOT) decode it as any XZ stream, with less memory.
+same compressed sizes (a dictionary larger than its input finds no more matches). Readers (uproot, ROOT) decode
+it as any XZ stream, with less memory.
 """
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-
 from ..core.documents import read_yaml
 from ..core.errors import TaumlError
 from .blocks import KNOWN_TYPES, block_features
