@@ -19,7 +19,6 @@ from ..core.entries import tree_entries
 from ..core.errors import TaumlError
 from ..core.io import atomic_path
 from ..core.schema import TREE
-from ..core.binfiles import read_size_list
 
 CACHE_FILE = ".size_list_cache.json"
 
